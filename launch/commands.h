@@ -1,0 +1,16 @@
+// The fedtl subcommands. Each registers its flags on the CLI11 app and runs when chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace fedtl::launch {
+
+using Command = std::function<int()>;
+
+Command addPretrainCommand(CLI::App& app);
+Command addFinetuneCommand(CLI::App& app);
+Command addTableCommand(CLI::App& app);
+
+}  // namespace fedtl::launch

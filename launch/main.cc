@@ -1,0 +1,48 @@
+// fedtl: federated transfer learning. One executable, one subcommand per job.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <map>
+
+#include "common/error.h"
+#include "fedtl/config.h"
+#include "launch/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"fedtl " FEDTL_VERSION ": federated transfer learning"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("fedtl ") + FEDTL_VERSION);
+  int threads = 0;
+  app.add_option("--threads", threads, "CPU threads for torch (default: all cores)")->check(CLI::NonNegativeNumber);
+
+  std::map<CLI::App*, fedtl::launch::Command> commands;
+  auto add = [&](auto adder, const char* name, const char* help) {
+    auto* sub = app.add_subcommand(name, help);
+    commands[sub] = adder(*sub);
+  };
+  add(fedtl::launch::addPretrainCommand, "pretrain", "pretrain a backbone on a source domain");
+  add(fedtl::launch::addFinetuneCommand, "finetune", "transfer a backbone to target data with one strategy");
+  add(fedtl::launch::addTableCommand, "table", "the transfer table: every scenario and strategy, measured");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (threads > 0) torch::set_num_threads(threads);
+  try {
+    for (auto* sub : app.get_subcommands()) return commands.at(sub)();
+  } catch (const fedtl::Error& e) {
+    std::fprintf(stderr, "fedtl: error: %s\n", e.what());
+    return 2;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "fedtl: error in torch: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fedtl: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,202 @@
+#include "participant/fine_tune.h"
+
+#include <chrono>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace fedtl::participant {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// BatchNorm layers keep their (target-adapted) statistics while pretrained weights train:
+// few-shot batches are too small and too few to re-estimate them reliably.
+void freezeBatchNormStats(torch::nn::Module& module) {
+  for (const auto& m : module.modules(false))
+    if (m->as<torch::nn::BatchNorm2d>()) m->eval();
+}
+
+}  // namespace
+
+Strategy Strategy::parse(const std::string& text) {
+  Strategy s;
+  if (text == "linear-probe") {
+    s.kind = StrategyKind::kLinearProbe;
+  } else if (text == "full") {
+    s.kind = StrategyKind::kFull;
+  } else if (text == "scratch") {
+    s.kind = StrategyKind::kScratch;
+  } else if (text.rfind("partial:", 0) == 0) {
+    s.kind = StrategyKind::kPartial;
+    std::size_t used = 0;
+    int k = 0;
+    try {
+      k = std::stoi(text.substr(8), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    FEDTL_ENFORCE(used > 0 && used == text.size() - 8 && k >= 1, ConfigError, "strategy '", text,
+                  "': K in partial:K must be a whole number of blocks, at least 1");
+    s.unfrozenBlocks = k;
+  } else {
+    throw ConfigError("unknown strategy '" + text + "': use linear-probe, partial:K, full or scratch");
+  }
+  return s;
+}
+
+std::string Strategy::name() const {
+  switch (kind) {
+    case StrategyKind::kLinearProbe: return "linear-probe";
+    case StrategyKind::kPartial: return "partial:" + std::to_string(unfrozenBlocks);
+    case StrategyKind::kFull: return "full";
+    case StrategyKind::kScratch: return "scratch";
+  }
+  return "";
+}
+
+std::int64_t Strategy::trainableBlocks(std::int64_t numBlocks) const {
+  switch (kind) {
+    case StrategyKind::kLinearProbe: return 0;
+    case StrategyKind::kPartial:
+      FEDTL_ENFORCE(unfrozenBlocks <= numBlocks, ConfigError, "partial:", unfrozenBlocks, " asks for more blocks than the ",
+                    numBlocks, " this backbone has");
+      return unfrozenBlocks;
+    case StrategyKind::kFull:
+    case StrategyKind::kScratch: return numBlocks;
+  }
+  return 0;
+}
+
+std::int64_t defaultSteps(std::int64_t trainSize, std::int64_t batchSize) {
+  std::int64_t perEpoch = std::max<std::int64_t>(1, trainSize / std::max<std::int64_t>(1, batchSize));
+  return std::clamp<std::int64_t>(30 * perEpoch, 300, 1500);
+}
+
+std::vector<std::string> applyFreezing(ml::TransferModel& model, const Strategy& strategy) {
+  auto& backbone = model->backbone;
+  const auto first = backbone->numBlocks() - strategy.trainableBlocks(backbone->numBlocks());
+  for (auto& p : backbone->parameters()) p.set_requires_grad(false);
+  for (std::int64_t b = first; b < backbone->numBlocks(); ++b)
+    for (auto& p : backbone->block(b)->parameters()) p.set_requires_grad(true);
+  for (auto& p : model->head->parameters()) p.set_requires_grad(true);
+  std::vector<std::string> names;
+  for (const auto& p : model->named_parameters())
+    if (p.value().requires_grad()) names.push_back(p.key());
+  return names;
+}
+
+ml::TransferModel makeTargetModel(const ml::TransferModel& pretrained, const Strategy& strategy, std::int64_t numClasses,
+                                  std::uint64_t seed) {
+  torch::manual_seed(seed);
+  ml::Backbone backbone{nullptr};
+  const auto& spec = pretrained->backbone->spec();
+  if (strategy.usesPretrainedWeights()) {
+    // A deep copy through the checkpoint's own serialisation keeps TorchScript backbones too.
+    std::stringstream buffer;
+    torch::save(pretrained->backbone, buffer);
+    backbone = spec.architecture == "torchscript" ? [&] {
+      std::istringstream script(pretrained->backbone->scriptBytes());
+      return ml::loadTorchScriptBackbone(script, spec);
+    }()
+                                                  : ml::makeBackbone(spec);
+    torch::load(backbone, buffer);
+  } else {
+    FEDTL_ENFORCE(spec.architecture != "torchscript", ConfigError,
+                  "scratch needs a native architecture; a TorchScript backbone cannot be re-initialised");
+    backbone = ml::makeBackbone(spec);
+  }
+  return ml::TransferModel(backbone, numClasses);
+}
+
+FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, const ml::TensorSet& train,
+                        const FineTuneOptions& options) {
+  auto start = Clock::now();
+  FEDTL_ENFORCE(train.size() > 0, DataError, "no training samples for fine-tuning");
+  FEDTL_ENFORCE(train.numClasses == model->numClasses(), ConfigError, "the head has ", model->numClasses(),
+                " classes but the training data has ", train.numClasses);
+  auto& backbone = model->backbone;
+  const auto numBlocks = backbone->numBlocks();
+  const auto trainable = strategy.trainableBlocks(numBlocks);
+  const auto firstTrainable = numBlocks - trainable;
+  const bool pretrained = strategy.usesPretrainedWeights();
+
+  FineTuneReport report;
+  for (const auto& name : applyFreezing(model, strategy)) (void)name;
+  for (const auto& p : model->parameters())
+    if (p.requires_grad()) report.trainableParameters += p.numel();
+
+  if (pretrained && options.adaptBatchNorm)
+    ml::reestimateBatchNorm(*backbone, [&](const torch::Tensor& x) { return backbone->forward(x); }, train.images);
+
+  ml::LoopOptions loop;
+  loop.batchSize = options.batchSize;
+  loop.seed = options.seed;
+  loop.steps = options.steps > 0 ? options.steps : defaultSteps(train.size(), options.batchSize);
+  loop.warmupFraction = pretrained ? 0.0 : 0.05;
+  if (options.showProgress) loop.progressLabel = "fine-tune " + strategy.name();
+
+  std::vector<ml::ParamGroup> groups{{model->head->parameters(), options.headLr}};
+  std::vector<torch::Tensor> body;
+  for (auto& p : backbone->parameters())
+    if (p.requires_grad()) body.push_back(p);
+  if (!body.empty()) groups.push_back({body, pretrained ? options.headLr * options.backboneLrScale : options.headLr});
+
+  if (firstTrainable > 0) {
+    // Frozen prefix: compute its outputs once, for several augmented views of each sample,
+    // then train only the suffix and the head on the cache.
+    auto cacheStart = Clock::now();
+    model->eval();
+    const int views = options.augmentShift > 0 ? std::max(1, options.cachedViews) : 1;
+    auto gen = at::detail::createCPUGenerator(options.seed ^ 0x5eedULL);
+    std::vector<torch::Tensor> cached, labels;
+    for (int v = 0; v < views; ++v) {
+      auto images = v == 0 ? train.images : ml::randomShift(train.images, options.augmentShift, gen);
+      cached.push_back(ml::mapBatches([&](const torch::Tensor& x) { return backbone->forwardPrefix(x, firstTrainable); },
+                                      images, 500));
+      labels.push_back(train.labels);
+    }
+    auto inputs = torch::cat(cached), targets = torch::cat(labels);
+    report.cacheSeconds = since(cacheStart);
+    loop.augmentShift = 0;
+    report.loop = ml::trainLoop(
+        [&](const torch::Tensor& h) { return model->head->forward(backbone->forwardSuffix(h, firstTrainable)); }, groups, inputs,
+        targets, loop);
+  } else {
+    loop.augmentShift = options.augmentShift;
+    report.loop = ml::trainLoop(
+        [&](const torch::Tensor& x) {
+          model->train();
+          if (pretrained) freezeBatchNormStats(*model);
+          return model->forward(x);
+        },
+        groups, train.images, train.labels, loop);
+  }
+  model->eval();
+  report.totalSeconds = since(start);
+  return report;
+}
+
+}  // namespace fedtl::participant
+
+namespace fedtl::participant {
+
+TransferResult transfer(const ml::TransferModel& pretrained, const Strategy& strategy, const ml::TensorSet& train,
+                        const ml::TensorSet& test, const FineTuneOptions& options) {
+  FEDTL_ENFORCE(test.size() > 0, DataError, "no test samples to evaluate the transfer on");
+  FEDTL_ENFORCE(train.numClasses == test.numClasses, DataError, "train and test data disagree on the class count (",
+                train.numClasses, " vs ", test.numClasses, ")");
+  auto model = makeTargetModel(pretrained, strategy, train.numClasses, options.seed);
+  TransferResult r;
+  r.strategy = strategy.name();
+  r.trainSamples = train.size();
+  r.report = fineTune(model, strategy, train, options);
+  auto eval = ml::evaluate([&](const torch::Tensor& x) { return model->forward(x); }, test.images, test.labels);
+  r.testAccuracy = eval.accuracy;
+  r.testLoss = eval.loss;
+  return r;
+}
+
+}  // namespace fedtl::participant

@@ -1,0 +1,84 @@
+// Local fine-tuning strategies, the transfer-learning methods of fedtl:
+//   linear-probe  frozen backbone, new head; features computed once and cached
+//   partial:K     last K backbone blocks unfrozen at a smaller learning rate than the head;
+//                 the frozen prefix's outputs are cached
+//   full          every parameter trains, the backbone at the smaller learning rate
+//   scratch       the same architecture from random weights (the baseline transfer must beat)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/ml/backbone.h"
+#include "common/ml/tensor_set.h"
+#include "common/ml/training.h"
+
+namespace fedtl::participant {
+
+enum class StrategyKind { kLinearProbe, kPartial, kFull, kScratch };
+
+struct Strategy {
+  StrategyKind kind = StrategyKind::kLinearProbe;
+  int unfrozenBlocks = 0;  // partial:K
+
+  // "linear-probe", "partial:K", "full" or "scratch"; throws ConfigError otherwise.
+  static Strategy parse(const std::string& text);
+  std::string name() const;
+  bool usesPretrainedWeights() const { return kind != StrategyKind::kScratch; }
+  // Number of trailing backbone blocks that train, for a backbone of numBlocks blocks.
+  std::int64_t trainableBlocks(std::int64_t numBlocks) const;
+};
+
+struct FineTuneOptions {
+  std::int64_t steps = 0;         // 0: chosen from the training-set size (defaultSteps)
+  std::int64_t batchSize = 64;
+  double headLr = 0.05;
+  double backboneLrScale = 0.2;   // backbone learning rate = headLr * this (not for scratch)
+  int augmentShift = 2;           // random translation in pixels; 0 disables augmentation
+  int cachedViews = 8;            // augmented views per sample in a frozen-prefix cache
+  bool adaptBatchNorm = true;     // re-estimate BN statistics on the target images first
+  std::uint64_t seed = 0;
+  bool showProgress = false;
+};
+
+// 300 steps at least (few-shot sets), 30 epochs at most, 1500 steps at most.
+std::int64_t defaultSteps(std::int64_t trainSize, std::int64_t batchSize);
+
+// Sets requires_grad per the strategy and returns the names of the trainable parameters.
+std::vector<std::string> applyFreezing(ml::TransferModel& model, const Strategy& strategy);
+
+// A model for the strategy: the pretrained backbone (deep copy) with a new head, or for
+// scratch a freshly initialised backbone of the same architecture.
+ml::TransferModel makeTargetModel(const ml::TransferModel& pretrained, const Strategy& strategy, std::int64_t numClasses,
+                                  std::uint64_t seed);
+
+struct FineTuneReport {
+  ml::LoopStats loop;
+  double cacheSeconds = 0;      // time spent computing the frozen-prefix cache
+  double totalSeconds = 0;
+  std::int64_t trainableParameters = 0;
+};
+
+// Fine-tunes model (made by makeTargetModel) on train; the model is left in eval mode.
+FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, const ml::TensorSet& train,
+                        const FineTuneOptions& options);
+
+}  // namespace fedtl::participant
+
+namespace fedtl::participant {
+
+struct TransferResult {
+  std::string strategy;
+  double testAccuracy = 0;  // 0..1
+  double testLoss = 0;
+  std::int64_t trainSamples = 0;
+  FineTuneReport report;
+};
+
+// The whole transfer of one strategy: a target model from the pretrained one, fine-tuned on
+// train, evaluated on test.
+TransferResult transfer(const ml::TransferModel& pretrained, const Strategy& strategy, const ml::TensorSet& train,
+                        const ml::TensorSet& test, const FineTuneOptions& options);
+
+}  // namespace fedtl::participant

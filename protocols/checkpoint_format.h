@@ -1,0 +1,53 @@
+// The checkpoint container: what a backbone file holds besides its tensors, and the framing
+// that lets a reader refuse a corrupt or tampered file before parsing any of it.
+//
+//   "FEDTLCKP" | u32 format version | u64 header length | header (wire archive)
+//              | u64 body length | body | SHA-256 of every byte before it (32 bytes)
+//
+// The trailing digest doubles as the backbone's identity (participants cache by it).
+#pragma once
+
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fedtl::protocols {
+
+struct CheckpointHeader {
+  std::string architecture;  // small-cnn | resnet18 | torchscript
+  std::int64_t channels = 0, height = 0, width = 0;
+  std::vector<float> mean, std;  // per-channel normalisation
+  std::int64_t featureDim = 0;
+  std::int64_t numClasses = 0;
+  std::int64_t headHidden = 0;  // 0: linear head
+  std::vector<std::string> classNames;
+  std::uint64_t scriptBytes = 0;  // leading part of the body holding a TorchScript module
+  std::string provenance;         // free text: data set, epochs, accuracy
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(architecture, channels, height, width, mean, std, featureDim, numClasses, headHidden, classNames, scriptBytes, provenance);
+  }
+};
+
+inline constexpr std::uint32_t kCheckpointVersion = 1;
+inline constexpr std::size_t kMaxCheckpointHeader = 1 << 20;
+
+struct CheckpointFile {
+  CheckpointHeader header;
+  std::string body;
+  std::array<std::uint8_t, 32> digest{};
+  std::string digestHex() const;
+};
+
+std::string encodeCheckpointFile(const CheckpointHeader& header, std::string_view body);
+// Verifies magic, version, lengths and the digest, then decodes the header; throws
+// CheckpointError saying which check failed.
+CheckpointFile decodeCheckpointFile(std::string_view bytes, const std::string& origin);
+
+}  // namespace fedtl::protocols

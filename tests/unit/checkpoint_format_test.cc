@@ -1,0 +1,69 @@
+#include "protocols/checkpoint_format.h"
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "protocols/wire_archive.h"
+
+namespace fedtl::protocols {
+namespace {
+
+CheckpointHeader sampleHeader() {
+  CheckpointHeader h;
+  h.architecture = "small-cnn";
+  h.channels = 1;
+  h.height = h.width = 28;
+  h.mean = {0.28f};
+  h.std = {0.35f};
+  h.featureDim = 128;
+  h.numClasses = 10;
+  h.classNames = {"a", "b"};
+  h.scriptBytes = 3;
+  h.provenance = "test";
+  return h;
+}
+
+TEST(CheckpointFormat, RoundTrip) {
+  auto bytes = encodeCheckpointFile(sampleHeader(), "xyzBODY");
+  auto file = decodeCheckpointFile(bytes, "mem");
+  EXPECT_EQ(file.header.architecture, "small-cnn");
+  EXPECT_EQ(file.header.classNames, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(file.header.mean, std::vector<float>{0.28f});
+  EXPECT_EQ(file.header.featureDim, 128);
+  EXPECT_EQ(file.body, "xyzBODY");
+  EXPECT_EQ(file.digestHex().size(), 64u);
+}
+
+TEST(CheckpointFormat, RefusesAnyFlippedByte) {
+  auto bytes = encodeCheckpointFile(sampleHeader(), "body bytes");
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    auto bad = bytes;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    EXPECT_THROW(decodeCheckpointFile(bad, "mem"), CheckpointError) << "byte " << i;
+  }
+}
+
+TEST(CheckpointFormat, RefusesTruncationAndForeignFiles) {
+  auto bytes = encodeCheckpointFile(sampleHeader(), "body");
+  for (std::size_t len : {std::size_t{0}, std::size_t{7}, std::size_t{20}, bytes.size() - 1})
+    EXPECT_THROW(decodeCheckpointFile(bytes.substr(0, len), "mem"), CheckpointError) << len;
+  try {
+    decodeCheckpointFile("PK\x03\x04 a zip file", "x.pt");
+    FAIL();
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a fedtl checkpoint"), std::string::npos);
+  }
+}
+
+TEST(WireArchive, HostileLengthDoesNotAllocate) {
+  std::string bytes = encode(std::vector<std::string>{"a"});
+  // Claim 2^60 strings in the outer size tag.
+  std::uint64_t huge = std::uint64_t{1} << 60;
+  std::memcpy(bytes.data(), &huge, sizeof huge);
+  EXPECT_THROW(decode<std::vector<std::string>>(bytes), DecodeError);
+  EXPECT_THROW(decode<std::vector<float>>(std::string(7, '\xff')), DecodeError);
+  EXPECT_THROW(decode<std::uint64_t>(encode(std::uint64_t{5}) + "x"), DecodeError);  // trailing byte
+}
+
+}  // namespace
+}  // namespace fedtl::protocols
