@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/memory_tuning.h"
 #include "common/ml/backbone.h"
 #include "common/ml/training.h"
 #include "participant/fine_tune.h"
@@ -34,6 +35,7 @@ int loop(long long steps) {
   fedtl::ml::LoopOptions opt;
   opt.steps = 20;  // warm-up
   opt.momentum = 0.9;
+  opt.nesterov = false;
   opt.weightDecay = 0;
   model->train();
   auto f = [&](const torch::Tensor& b) { return model->forward(b); };
@@ -93,6 +95,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s loop|probe [--steps N] [--samples N] [--epochs E] [--threads T]\n", argv[0]);
     return 2;
   }
+  // --default-malloc measures the loop without fedtl's allocator settings, to show their effect.
+  bool tuned = true;
+  for (int i = 2; i < argc; ++i)
+    if (std::strcmp(argv[i], "--default-malloc") == 0) tuned = false;
+  if (tuned) fedtl::keepFreedMemoryMapped();
   torch::set_num_threads(static_cast<int>(flag(argc, argv, "--threads", 2)));
   std::string mode = argv[1];
   if (mode == "loop") return loop(flag(argc, argv, "--steps", 300));

@@ -1,5 +1,6 @@
 // fedtl finetune: transfer a backbone to target data with one strategy and report accuracy.
 #include <cstdio>
+#include <filesystem>
 
 #include "common/error.h"
 #include "common/ml/scenario.h"
@@ -42,6 +43,9 @@ Command addFinetuneCommand(CLI::App& app) {
     FEDTL_ENFORCE(a->target.empty() != a->scenario.empty(), ConfigError,
                   "give exactly one of --target DATA or --scenario NAME");
     auto strategy = participant::Strategy::parse(a->strategy);
+    // Cheap checks first: a typo in the backbone path should not cost a data-set load.
+    FEDTL_ENFORCE(a->backbone.empty() || std::filesystem::is_regular_file(a->backbone), CheckpointError, "backbone '",
+                  a->backbone, "' does not exist: create one with 'fedtl pretrain'");
     ml::TrainTestSets target;
     ml::TransferModel pretrained{nullptr};
     std::string digest;

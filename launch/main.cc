@@ -7,10 +7,12 @@
 #include <map>
 
 #include "common/error.h"
+#include "common/memory_tuning.h"
 #include "fedtl/config.h"
 #include "launch/commands.h"
 
 int main(int argc, char** argv) {
+  fedtl::keepFreedMemoryMapped();
   CLI::App app{"fedtl " FEDTL_VERSION ": federated transfer learning"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("fedtl ") + FEDTL_VERSION);

@@ -196,6 +196,7 @@ TransferResult transfer(const ml::TransferModel& pretrained, const Strategy& str
   auto eval = ml::evaluate([&](const torch::Tensor& x) { return model->forward(x); }, test.images, test.labels);
   r.testAccuracy = eval.accuracy;
   r.testLoss = eval.loss;
+  r.perClassAccuracy = eval.perClassAccuracy;
   return r;
 }
 

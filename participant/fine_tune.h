@@ -72,6 +72,7 @@ struct TransferResult {
   std::string strategy;
   double testAccuracy = 0;  // 0..1
   double testLoss = 0;
+  std::vector<double> perClassAccuracy;
   std::int64_t trainSamples = 0;
   FineTuneReport report;
 };

@@ -30,7 +30,7 @@ LoopStats trainLoop(const std::function<torch::Tensor(const torch::Tensor&)>& fo
   for (auto& g : groups) {
     if (g.params.empty()) continue;
     auto opts = std::make_unique<torch::optim::SGDOptions>(g.lr);
-    opts->momentum(options.momentum).weight_decay(options.weightDecay).nesterov(options.momentum > 0);
+    opts->momentum(options.momentum).weight_decay(options.weightDecay).nesterov(options.nesterov && options.momentum > 0);
     optGroups.emplace_back(g.params, std::move(opts));
     baseLr.push_back(g.lr);
   }
@@ -90,11 +90,16 @@ EvalResult evaluate(const std::function<torch::Tensor(const torch::Tensor&)>& fo
   torch::NoGradGuard noGrad;
   EvalResult r;
   double correct = 0, lossSum = 0;
+  const auto classes = labels.numel() > 0 ? labels.max().item<std::int64_t>() + 1 : 0;
+  auto hits = torch::zeros({classes}, torch::kInt64), totals = torch::zeros({classes}, torch::kInt64);
   for (std::int64_t i = 0; i < inputs.size(0); i += batchSize) {
     auto len = std::min(batchSize, inputs.size(0) - i);
     auto logits = forward(inputs.narrow(0, i, len));
     auto y = labels.narrow(0, i, len);
-    correct += logits.argmax(1).eq(y).sum().item<double>();
+    auto right = logits.argmax(1).eq(y);
+    correct += right.sum().item<double>();
+    totals.index_add_(0, y, torch::ones_like(y));
+    hits.index_add_(0, y, right.to(torch::kInt64));
     lossSum += torch::nn::functional::cross_entropy(logits, y,
                                                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                    .item<double>();
@@ -103,6 +108,10 @@ EvalResult evaluate(const std::function<torch::Tensor(const torch::Tensor&)>& fo
   if (r.samples > 0) {
     r.accuracy = correct / static_cast<double>(r.samples);
     r.loss = lossSum / static_cast<double>(r.samples);
+    for (std::int64_t c = 0; c < classes; ++c) {
+      auto n = totals[c].item<std::int64_t>();
+      r.perClassAccuracy.push_back(n > 0 ? static_cast<double>(hits[c].item<std::int64_t>()) / static_cast<double>(n) : 0.0);
+    }
   }
   return r;
 }

@@ -22,6 +22,7 @@ struct LoopOptions {
   std::int64_t steps = 0;       // optimiser steps
   std::int64_t batchSize = 64;
   double momentum = 0.9;
+  bool nesterov = true;
   double weightDecay = 5e-4;
   double warmupFraction = 0.0;  // linear warm-up share of the steps, then cosine decay to 0
   int augmentShift = 0;         // random translation by up to this many pixels (0 = off)
@@ -50,6 +51,7 @@ struct EvalResult {
   double accuracy = 0;  // 0..1
   double loss = 0;
   std::int64_t samples = 0;
+  std::vector<double> perClassAccuracy;  // recall of each class present in labels
 };
 
 // Accuracy and mean cross-entropy of `forward` over inputs, in batches, without gradients.

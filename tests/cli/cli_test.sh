@@ -43,7 +43,10 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 fi
 
 expect_error 2 "does not exist" -- "$FEDTL" finetune --backbone "$WORK/none.fedtl" --target idx:"$WORK"
-expect_error 2 "IDX folder" -- "$FEDTL" finetune --backbone "$WORK/none.fedtl" --target idx:"$WORK/nowhere"
+touch "$WORK/empty.fedtl"
+expect_error 2 "IDX folder" -- "$FEDTL" finetune --backbone "$WORK/empty.fedtl" --target idx:"$WORK/nowhere"
+mkdir -p "$WORK/idx"
+expect_error 2 "has no train-(images|labels)" -- "$FEDTL" finetune --backbone "$WORK/empty.fedtl" --target idx:"$WORK/idx"
 expect_error 2 "unknown data source" -- "$FEDTL" pretrain --source cifar --out "$WORK/x"
 expect_error 2 "exactly one of" -- "$FEDTL" finetune --backbone x
 expect_error 2 "unknown scenario" -- "$FEDTL" finetune --scenario far
