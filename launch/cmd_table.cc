@@ -30,7 +30,24 @@ std::vector<Row> rowsFor(const std::string& preset) {
       for (std::int64_t n : {10, 100}) rows.push_back({std::string("domain-shift:") + shift, n});
     return rows;
   }
-  throw ConfigError("unknown --rows '" + preset + "': use quick or full");
+  // Explicit rows: SCENARIO@LABELS,... (LABELS 0 = all), e.g. new-classes@10,domain-shift:noise@100
+  std::vector<Row> rows;
+  std::stringstream list(preset);
+  for (std::string item; std::getline(list, item, ',');) {
+    auto at = item.rfind('@');
+    FEDTL_ENFORCE(at != std::string::npos && at > 0 && at + 1 < item.size(), ConfigError, "--rows entry '", item,
+                  "' must be SCENARIO@LABELS_PER_CLASS (or use quick or full)");
+    std::int64_t labels = -1;
+    try {
+      labels = std::stoll(item.substr(at + 1));
+    } catch (const std::exception&) {
+    }
+    FEDTL_ENFORCE(labels >= 0, ConfigError, "--rows entry '", item, "': labels per class must be a number >= 0");
+    ml::Scenario::parse(item.substr(0, at));  // validate now, before any training
+    rows.push_back({item.substr(0, at), labels});
+  }
+  FEDTL_ENFORCE(!rows.empty(), ConfigError, "--rows is empty: use quick, full or SCENARIO@LABELS,...");
+  return rows;
 }
 
 }  // namespace
@@ -44,7 +61,9 @@ Command addTableCommand(CLI::App& app) {
     int fewShotDraws = 3;
   };
   auto a = std::make_shared<Args>();
-  app.add_option("--rows", a->rows, "quick (new-classes and far-domain at 10 labels) or full")->capture_default_str();
+  app.add_option("--rows", a->rows,
+                 "quick (new-classes and far-domain at 10 labels), full, or SCENARIO@LABELS,... (0 = all labels)")
+      ->capture_default_str();
   app.add_option("--strategies", a->strategies, "comma-separated strategies")->capture_default_str();
   app.add_option("--out", a->out, "also write the Markdown table here");
   app.add_option("--summary-json", a->summary, "write every measured row here");

@@ -1,0 +1,81 @@
+// The frame every fedtl message travels in. Fixed 32-byte little-endian header, then the
+// payload (a message serialised with the wire archive):
+//
+//   u32 magic "FTLW" | u16 version | u16 type | u64 round | u32 sender | u32 reserved (0)
+//   | u64 payload length
+//
+// A receiver decodes the header first and checks magic, version, type and the length against
+// that type's limit before it allocates or reads the payload.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "protocols/wire_archive.h"
+
+namespace fedtl::protocols {
+
+inline constexpr std::uint32_t kFrameMagic = 0x57'4C'54'46;  // "FTLW" in little-endian byte order
+inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::size_t kFrameHeaderSize = 32;
+
+enum class MessageType : std::uint16_t {
+  kHello = 1,        // participant -> coordinator: identity, cached backbone digest
+  kWelcome = 2,      // coordinator -> participant: assigned id, backbone digest
+  kBackbone = 3,     // coordinator -> participant: checkpoint bytes
+  kRoundStart = 4,   // coordinator -> participant: global trainable parameters, training config
+  kUpdate = 5,       // participant -> coordinator: parameter update and sample count
+  kEvalRequest = 6,  // coordinator -> participant: evaluate these parameters locally
+  kEvalResult = 7,   // participant -> coordinator: local test metrics
+  kHeartbeat = 8,    // either way: liveness
+  kBye = 9,          // either way: orderly shutdown, with a reason
+};
+
+const char* messageTypeName(MessageType type);
+
+struct FrameHeader {
+  MessageType type = MessageType::kHeartbeat;
+  std::uint64_t round = 0;
+  std::uint32_t sender = 0;
+  std::uint64_t payloadSize = 0;
+};
+
+// Per-deployment bounds on payload sizes; a frame above its type's bound is refused unread.
+struct FrameLimits {
+  std::uint64_t maxControl = 64 << 10;            // hello, welcome, heartbeat, bye, eval messages
+  std::uint64_t maxParameters = std::uint64_t{1} << 30;  // round start and update: 1 GiB
+  std::uint64_t maxBackbone = std::uint64_t{4} << 30;    // checkpoint bytes
+
+  std::uint64_t limitFor(MessageType type) const;
+};
+
+std::array<std::uint8_t, kFrameHeaderSize> encodeFrameHeader(const FrameHeader& header);
+// Throws DecodeError naming the problem: short input, bad magic, unsupported version, unknown
+// type, non-zero reserved field, or a payload length above the type's limit.
+FrameHeader decodeFrameHeader(std::string_view bytes, const FrameLimits& limits);
+
+// A whole frame: header plus the encoded message.
+template <class Message>
+std::string encodeFrame(const Message& message, std::uint64_t round, std::uint32_t sender) {
+  std::string payload = encode(message);
+  FrameHeader h{Message::kType, round, sender, payload.size()};
+  auto head = encodeFrameHeader(h);
+  std::string out(reinterpret_cast<const char*>(head.data()), head.size());
+  out += payload;
+  return out;
+}
+
+// Decodes the payload of a frame whose header is `header` as Message; the type must match.
+template <class Message>
+Message decodePayload(const FrameHeader& header, std::string_view payload) {
+  FEDTL_ENFORCE(header.type == Message::kType, DecodeError, "expected a ", messageTypeName(Message::kType),
+                " message, got ", messageTypeName(header.type));
+  FEDTL_ENFORCE(payload.size() == header.payloadSize, DecodeError, "payload is ", payload.size(),
+                " bytes but the header says ", header.payloadSize);
+  return decode<Message>(payload);
+}
+
+}  // namespace fedtl::protocols

@@ -1,0 +1,54 @@
+#include "protocols/messages.h"
+
+#include <cmath>
+
+namespace fedtl::protocols {
+namespace {
+
+bool isHexDigest(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+void checkName(const std::string& name, const char* what) {
+  FEDTL_ENFORCE(!name.empty() && name.size() <= kMaxNameLength, DecodeError, what, " must be 1..", kMaxNameLength,
+                " characters, got ", name.size());
+  for (unsigned char c : name)
+    FEDTL_ENFORCE(c > 0x20 && c < 0x7f, DecodeError, what, " may hold printable ASCII without spaces only");
+}
+
+}  // namespace
+
+void validate(const Hello& m) {
+  checkName(m.participantName, "participant name");
+  FEDTL_ENFORCE(m.cachedBackbone.empty() || isHexDigest(m.cachedBackbone), DecodeError,
+                "cached backbone must be empty or a hex SHA-256 digest");
+}
+
+void validate(const Welcome& m) {
+  FEDTL_ENFORCE(isHexDigest(m.backboneDigest), DecodeError, "welcome carries no valid backbone digest");
+}
+
+void validate(const TrainConfig& m) {
+  checkName(m.strategy, "strategy");
+  FEDTL_ENFORCE(m.steps >= 0 && m.steps <= 10'000'000, DecodeError, "steps out of range: ", m.steps);
+  FEDTL_ENFORCE(m.batchSize >= 1 && m.batchSize <= 65536, DecodeError, "batch size out of range: ", m.batchSize);
+  FEDTL_ENFORCE(std::isfinite(m.learningRate) && m.learningRate > 0 && m.learningRate < 100, DecodeError,
+                "learning rate out of range");
+  FEDTL_ENFORCE(std::isfinite(m.proximalMu) && m.proximalMu >= 0, DecodeError, "proximal mu out of range");
+}
+
+void validate(const Update& m) {
+  FEDTL_ENFORCE(m.trainSamples > 0, DecodeError, "update from zero training samples");
+  FEDTL_ENFORCE(std::isfinite(m.trainLoss), DecodeError, "update has a non-finite loss");
+  for (float v : m.delta) FEDTL_ENFORCE(std::isfinite(v), DecodeError, "update holds a non-finite value");
+}
+
+void validate(const EvalResult& m) {
+  FEDTL_ENFORCE(m.accuracy >= 0 && m.accuracy <= 1, DecodeError, "accuracy outside [0, 1]");
+  FEDTL_ENFORCE(std::isfinite(m.loss) && m.loss >= 0, DecodeError, "loss must be finite and non-negative");
+}
+
+}  // namespace fedtl::protocols

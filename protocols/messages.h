@@ -1,0 +1,140 @@
+// The messages of the round protocol: plain structs with a fixed wire type, serialised with
+// the wire archive (no type names, no polymorphism). See docs/protocol.md.
+#pragma once
+
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "protocols/frame.h"
+
+namespace fedtl::protocols {
+
+inline constexpr std::size_t kMaxNameLength = 256;
+
+struct Hello {
+  static constexpr MessageType kType = MessageType::kHello;
+  std::string participantName;   // --id NAME
+  std::string cachedBackbone;    // hex SHA-256 of the backbone the participant holds, or empty
+  std::uint64_t trainSamples = 0;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(participantName, cachedBackbone, trainSamples);
+  }
+};
+
+struct Welcome {
+  static constexpr MessageType kType = MessageType::kWelcome;
+  std::uint32_t participantId = 0;
+  std::string backboneDigest;    // what the participant must hold before training
+  bool backboneFollows = false;  // a kBackbone frame comes next (cache miss)
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(participantId, backboneDigest, backboneFollows);
+  }
+};
+
+struct BackboneData {
+  static constexpr MessageType kType = MessageType::kBackbone;
+  std::string digest;
+  std::string checkpoint;  // the checkpoint file's bytes
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(digest, checkpoint);
+  }
+};
+
+struct TrainConfig {
+  std::string strategy = "linear-probe";
+  std::int64_t steps = 0;
+  std::int64_t batchSize = 64;
+  double learningRate = 0.05;
+  double proximalMu = 0.0;  // FedProx: 0 disables
+  std::uint64_t seed = 0;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(strategy, steps, batchSize, learningRate, proximalMu, seed);
+  }
+};
+
+struct RoundStart {
+  static constexpr MessageType kType = MessageType::kRoundStart;
+  TrainConfig config;
+  std::vector<float> parameters;  // the global trainable parameters, flattened
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(config, parameters);
+  }
+};
+
+struct Update {
+  static constexpr MessageType kType = MessageType::kUpdate;
+  std::uint64_t trainSamples = 0;
+  double trainLoss = 0;
+  std::vector<float> delta;  // local parameters minus the round's global parameters
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(trainSamples, trainLoss, delta);
+  }
+};
+
+struct EvalRequest {
+  static constexpr MessageType kType = MessageType::kEvalRequest;
+  std::vector<float> parameters;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(parameters);
+  }
+};
+
+struct EvalResult {
+  static constexpr MessageType kType = MessageType::kEvalResult;
+  std::uint64_t testSamples = 0;
+  double accuracy = 0;
+  double loss = 0;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(testSamples, accuracy, loss);
+  }
+};
+
+struct Heartbeat {
+  static constexpr MessageType kType = MessageType::kHeartbeat;
+  std::uint64_t sentAtMillis = 0;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(sentAtMillis);
+  }
+};
+
+struct Bye {
+  static constexpr MessageType kType = MessageType::kBye;
+  std::string reason;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(reason);
+  }
+};
+
+// Semantic checks after decoding (lengths and ranges the wire archive cannot know); throw
+// DecodeError.
+void validate(const Hello& m);
+void validate(const Welcome& m);
+void validate(const TrainConfig& m);
+void validate(const Update& m);
+void validate(const EvalResult& m);
+
+}  // namespace fedtl::protocols
