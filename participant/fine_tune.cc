@@ -124,7 +124,7 @@ FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, cons
   const bool pretrained = strategy.usesPretrainedWeights();
 
   FineTuneReport report;
-  for (const auto& name : applyFreezing(model, strategy)) (void)name;
+  applyFreezing(model, strategy);
   for (const auto& p : model->parameters())
     if (p.requires_grad()) report.trainableParameters += p.numel();
 

@@ -18,11 +18,22 @@
 
 namespace fedtl::protocols {
 
-struct CheckpointHeader {
-  std::string architecture;  // small-cnn | resnet18 | torchscript
-  std::int64_t channels = 0, height = 0, width = 0;
-  std::vector<float> mean, std;  // per-channel normalisation
+// What it takes to rebuild and feed a backbone.
+struct BackboneSpec {
+  std::string architecture;  // "small-cnn", "resnet18" or "torchscript"
+  std::int64_t channels = 1, height = 28, width = 28;
+  std::vector<float> mean{0.2860f};  // per-channel normalisation applied before the first block
+  std::vector<float> std{0.3530f};
   std::int64_t featureDim = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(architecture, channels, height, width, mean, std, featureDim);
+  }
+};
+
+struct CheckpointHeader {
+  BackboneSpec backbone;
   std::int64_t numClasses = 0;
   std::int64_t headHidden = 0;  // 0: linear head
   std::vector<std::string> classNames;
@@ -31,7 +42,7 @@ struct CheckpointHeader {
 
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(architecture, channels, height, width, mean, std, featureDim, numClasses, headHidden, classNames, scriptBytes, provenance);
+    ar(backbone, numClasses, headHidden, classNames, scriptBytes, provenance);
   }
 };
 

@@ -14,16 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "protocols/checkpoint_format.h"
+
 namespace fedtl::ml {
 
-// What a checkpoint must record to rebuild and feed a backbone.
-struct BackboneSpec {
-  std::string architecture;  // "small-cnn", "resnet18" or "torchscript"
-  std::int64_t channels = 1, height = 28, width = 28;
-  std::vector<float> mean{0.2860f};  // per-channel normalisation applied before the first block
-  std::vector<float> std{0.3530f};
-  std::int64_t featureDim = 0;
-};
+using protocols::BackboneSpec;
 
 // One block: a Sequential with a concrete forward, so blocks can be held uniformly.
 class BlockImpl : public torch::nn::SequentialImpl {

@@ -12,15 +12,8 @@ constexpr std::size_t kMaxCheckpointBytes = std::size_t{8} << 30;
 
 std::string saveCheckpoint(const std::string& path, TransferModel model, const std::vector<std::string>& classNames,
                            const std::string& provenance) {
-  const auto& spec = model->backbone->spec();
   protocols::CheckpointHeader header;
-  header.architecture = spec.architecture;
-  header.channels = spec.channels;
-  header.height = spec.height;
-  header.width = spec.width;
-  header.mean = spec.mean;
-  header.std = spec.std;
-  header.featureDim = spec.featureDim;
+  header.backbone = model->backbone->spec();
   header.numClasses = model->numClasses();
   header.headHidden = model->hiddenUnits();
   header.classNames = classNames;
@@ -46,17 +39,9 @@ LoadedCheckpoint loadCheckpoint(const std::string& path) {
   auto file = protocols::decodeCheckpointFile(
       std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
   const auto& h = file.header;
-  BackboneSpec spec;
-  spec.architecture = h.architecture;
-  spec.channels = h.channels;
-  spec.height = h.height;
-  spec.width = h.width;
-  spec.mean = h.mean;
-  spec.std = h.std;
-  spec.featureDim = h.featureDim;
-
+  const BackboneSpec& spec = h.backbone;
   Backbone backbone{nullptr};
-  if (h.architecture == "torchscript") {
+  if (spec.architecture == "torchscript") {
     std::istringstream script(file.body.substr(0, h.scriptBytes));
     backbone = loadTorchScriptBackbone(script, spec);
   } else {

@@ -10,12 +10,11 @@ namespace {
 
 CheckpointHeader sampleHeader() {
   CheckpointHeader h;
-  h.architecture = "small-cnn";
-  h.channels = 1;
-  h.height = h.width = 28;
-  h.mean = {0.28f};
-  h.std = {0.35f};
-  h.featureDim = 128;
+  h.backbone.architecture = "small-cnn";
+  h.backbone.height = h.backbone.width = 28;
+  h.backbone.mean = {0.28f};
+  h.backbone.std = {0.35f};
+  h.backbone.featureDim = 128;
   h.numClasses = 10;
   h.classNames = {"a", "b"};
   h.scriptBytes = 3;
@@ -26,10 +25,10 @@ CheckpointHeader sampleHeader() {
 TEST(CheckpointFormat, RoundTrip) {
   auto bytes = encodeCheckpointFile(sampleHeader(), "xyzBODY");
   auto file = decodeCheckpointFile(bytes, "mem");
-  EXPECT_EQ(file.header.architecture, "small-cnn");
+  EXPECT_EQ(file.header.backbone.architecture, "small-cnn");
   EXPECT_EQ(file.header.classNames, (std::vector<std::string>{"a", "b"}));
-  EXPECT_EQ(file.header.mean, std::vector<float>{0.28f});
-  EXPECT_EQ(file.header.featureDim, 128);
+  EXPECT_EQ(file.header.backbone.mean, std::vector<float>{0.28f});
+  EXPECT_EQ(file.header.backbone.featureDim, 128);
   EXPECT_EQ(file.body, "xyzBODY");
   EXPECT_EQ(file.digestHex().size(), 64u);
 }

@@ -6,9 +6,9 @@
 
 int main() {
   fedtl::protocols::CheckpointHeader header;
-  header.architecture = "small-cnn";
+  header.backbone.architecture = "small-cnn";
   auto file = fedtl::protocols::decodeCheckpointFile(fedtl::protocols::encodeCheckpointFile(header, "x"), "consumer");
-  std::printf("fedtl %s: %s %s\n", FEDTL_VERSION, file.header.architecture.c_str(),
+  std::printf("fedtl %s: %s %s\n", FEDTL_VERSION, file.header.backbone.architecture.c_str(),
               fedtl::crypto::toHex(fedtl::crypto::sha256("abc", 3)).substr(0, 8).c_str());
-  return file.header.architecture == "small-cnn" ? 0 : 1;
+  return file.header.backbone.architecture == "small-cnn" ? 0 : 1;
 }

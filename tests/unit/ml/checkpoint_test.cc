@@ -31,12 +31,12 @@ TEST(Checkpoint, RoundTripKeepsEverything) {
   auto digest = saveCheckpoint(dir.file("m.fedtl"), model, {"a", "b", "c", "d", "e"}, "unit test");
   auto loaded = loadCheckpoint(dir.file("m.fedtl"));
   EXPECT_EQ(loaded.digestHex, digest);
-  EXPECT_EQ(loaded.header.architecture, "small-cnn");
-  EXPECT_EQ(loaded.header.featureDim, 3136);
+  EXPECT_EQ(loaded.header.backbone.architecture, "small-cnn");
+  EXPECT_EQ(loaded.header.backbone.featureDim, 3136);
   EXPECT_EQ(loaded.header.numClasses, 5);
   EXPECT_EQ(loaded.header.headHidden, 128);
   EXPECT_EQ(loaded.header.classNames.size(), 5u);
-  EXPECT_EQ(loaded.header.mean, model->backbone->spec().mean);
+  EXPECT_EQ(loaded.header.backbone.mean, model->backbone->spec().mean);
   EXPECT_TRUE(sameParameters(model, loaded.model));
   model->eval();
   loaded.model->eval();
@@ -74,7 +74,7 @@ TEST(Checkpoint, ResNet18RoundTrip) {
   EXPECT_EQ(model->backbone->spec().featureDim, 512);
   saveCheckpoint(dir.file("r.fedtl"), model, {}, "");
   auto loaded = loadCheckpoint(dir.file("r.fedtl"));
-  EXPECT_EQ(loaded.header.architecture, "resnet18");
+  EXPECT_EQ(loaded.header.backbone.architecture, "resnet18");
   EXPECT_TRUE(sameParameters(model, loaded.model));
   loaded.model->eval();
   EXPECT_EQ(loaded.model->forward(torch::rand({2, 3, 32, 32})).sizes(), (std::vector<std::int64_t>{2, 10}));

@@ -50,8 +50,8 @@ TEST_F(TorchScriptBackbone, CheckpointEmbedsTheModule) {
   TransferModel model(loadTorchScriptBackbone(path_, spec()), 4);
   saveCheckpoint(dir_.file("ts.fedtl"), model, {}, "torchscript test");
   auto loaded = loadCheckpoint(dir_.file("ts.fedtl"));
-  EXPECT_EQ(loaded.header.architecture, "torchscript");
-  EXPECT_EQ(loaded.header.featureDim, 24);
+  EXPECT_EQ(loaded.header.backbone.architecture, "torchscript");
+  EXPECT_EQ(loaded.header.backbone.featureDim, 24);
   model->eval();
   loaded.model->eval();
   auto x = torch::rand({3, 1, 28, 28});
