@@ -1,0 +1,118 @@
+#include "common/transport/inproc/inproc_transport.h"
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+
+namespace fedtl::transport {
+namespace {
+
+// A bounded queue whose waits all end by a deadline.
+template <class T>
+class BoundedQueue {
+ public:
+  explicit BoundedQueue(std::size_t capacity) : capacity_(capacity) {}
+  bool push(T item, Millis timeout) {
+    std::unique_lock lock(mu_);
+    if (!notFull_.wait_for(lock, timeout, [&] { return closed_ || items_.size() < capacity_; }) || closed_) return false;
+    items_.push_back(std::move(item));
+    notEmpty_.notify_one();
+    return true;
+  }
+  std::optional<T> pop(Millis timeout) {
+    std::unique_lock lock(mu_);
+    if (!notEmpty_.wait_for(lock, timeout, [&] { return closed_ || !items_.empty(); }) || items_.empty()) return {};
+    T item = std::move(items_.front());
+    items_.pop_front();
+    notFull_.notify_one();
+    return item;
+  }
+  void close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    notEmpty_.notify_all();
+    notFull_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable notEmpty_, notFull_;
+  std::deque<T> items_;
+  std::size_t capacity_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+struct InprocHub::State {
+  explicit State(std::size_t capacity) : capacity(capacity), inbox(capacity * 4) {}
+  std::size_t capacity;
+  BoundedQueue<Incoming> inbox;
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<BoundedQueue<std::string>>> outboxes;  // by participant name
+};
+
+namespace {
+
+class InprocLink : public Link {
+ public:
+  InprocLink(std::string name, std::shared_ptr<InprocHub::State> hub, std::shared_ptr<BoundedQueue<std::string>> outbox)
+      : name_(std::move(name)), hub_(std::move(hub)), outbox_(std::move(outbox)) {}
+  ~InprocLink() override {
+    std::lock_guard lock(hub_->mu);
+    auto it = hub_->outboxes.find(name_);
+    if (it != hub_->outboxes.end() && it->second == outbox_) hub_->outboxes.erase(it);
+    outbox_->close();
+  }
+  const std::string& name() const override { return name_; }
+  bool send(std::string_view frame, Millis timeout) override {
+    if (!current()) return false;
+    return hub_->inbox.push({name_, std::string(frame)}, timeout);
+  }
+  std::optional<std::string> receive(Millis timeout) override { return outbox_->pop(timeout); }
+
+ private:
+  bool current() {
+    std::lock_guard lock(hub_->mu);
+    auto it = hub_->outboxes.find(name_);
+    return it != hub_->outboxes.end() && it->second == outbox_;
+  }
+  std::string name_;
+  std::shared_ptr<InprocHub::State> hub_;
+  std::shared_ptr<BoundedQueue<std::string>> outbox_;
+};
+
+}  // namespace
+
+InprocHub::InprocHub(std::size_t queueCapacity) : state_(std::make_shared<State>(queueCapacity)) {}
+
+InprocHub::~InprocHub() {
+  state_->inbox.close();
+  std::lock_guard lock(state_->mu);
+  for (auto& [name, q] : state_->outboxes) q->close();
+}
+
+bool InprocHub::send(const std::string& peer, std::string_view frame, Millis timeout) {
+  std::shared_ptr<BoundedQueue<std::string>> q;
+  {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->outboxes.find(peer);
+    if (it == state_->outboxes.end()) return false;
+    q = it->second;
+  }
+  return q->push(std::string(frame), timeout);
+}
+
+std::optional<Incoming> InprocHub::receive(Millis timeout) { return state_->inbox.pop(timeout); }
+
+std::unique_ptr<Link> InprocHub::connect(const std::string& name) {
+  auto q = std::make_shared<BoundedQueue<std::string>>(state_->capacity);
+  std::lock_guard lock(state_->mu);
+  auto& slot = state_->outboxes[name];
+  if (slot) slot->close();  // the replaced link's receives end at once
+  slot = q;
+  return std::make_unique<InprocLink>(name, state_, q);
+}
+
+}  // namespace fedtl::transport

@@ -1,0 +1,54 @@
+// The narrow message-passing interface between a coordinator and its participants. Bytes
+// only: frames are encoded and checked by protocols/. Every wait takes a finite timeout.
+//
+// A Hub is the coordinator's end: participants connect to it and are told apart by name.
+// A Link is one participant's end: it dials the hub and keeps reconnecting on its own.
+// Implementations live one per folder: inproc/ (simulation and tests), zmq/ (multi-site).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace fedtl::transport {
+
+using Millis = std::chrono::milliseconds;
+
+struct Incoming {
+  std::string peer;   // the participant's name
+  std::string frame;  // one whole frame
+};
+
+class Hub {
+ public:
+  virtual ~Hub() = default;
+  // The address participants dial (for tcp, with the port actually bound).
+  virtual std::string endpoint() const = 0;
+  // Queues a frame for peer. False when the peer is not connected or its queue stays full
+  // for `timeout`: a slow or absent participant never blocks the coordinator for longer.
+  virtual bool send(const std::string& peer, std::string_view frame, Millis timeout) = 0;
+  // The next frame from any participant, or nothing after `timeout`.
+  virtual std::optional<Incoming> receive(Millis timeout) = 0;
+};
+
+class Link {
+ public:
+  virtual ~Link() = default;
+  virtual const std::string& name() const = 0;
+  virtual bool send(std::string_view frame, Millis timeout) = 0;
+  virtual std::optional<std::string> receive(Millis timeout) = 0;
+};
+
+// Socket options shared by implementations that have them.
+struct LinkOptions {
+  std::int64_t maxMessageBytes = std::int64_t{1} << 31;  // larger frames drop the connection
+  int highWaterMark = 16;                                  // frames queued per peer and direction
+  Millis reconnectInitial{100};                            // reconnect backoff starts here ...
+  Millis reconnectMax{5000};                               // ... and doubles up to this
+  Millis heartbeatInterval{1000};                          // transport-level liveness probes
+  Millis heartbeatTimeout{5000};                           // silence after which a peer is dead
+};
+
+}  // namespace fedtl::transport
