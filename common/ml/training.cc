@@ -69,7 +69,7 @@ LoopStats trainLoop(const std::function<torch::Tensor(const torch::Tensor&)>& fo
     sgd.step();
     stats.samples += batch;
     if (step + 1 == options.steps) stats.finalLoss = loss.item<double>();
-    if (progress && step % 20 == 0) progress->advance(20 * batch);
+    if (progress) progress->advance(batch);
   }
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (progress) progress->finish("loss " + std::to_string(stats.finalLoss));
