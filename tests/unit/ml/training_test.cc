@@ -104,3 +104,28 @@ TEST(Shift, ShiftsAreDeterministicAndShaped) {
 
 }  // namespace
 }  // namespace fedtl::ml
+
+#include "common/ml/flat_parameters.h"
+
+namespace fedtl::ml {
+namespace {
+
+TEST(FlatParameters, RoundTripAndSizeCheck) {
+  torch::nn::Linear a(3, 2), b(2, 1);
+  std::vector<torch::Tensor> params = a->parameters();
+  for (auto& p : b->parameters()) params.push_back(p);
+  auto flat = flatten(params);
+  EXPECT_EQ(static_cast<std::int64_t>(flat.size()), countElements(params));
+  EXPECT_EQ(flat.size(), 3u * 2 + 2 + 2 + 1);
+  EXPECT_FLOAT_EQ(flat[0], a->weight[0][0].item<float>());
+  for (auto& v : flat) v += 1.0f;
+  auto before = a->weight.clone();
+  assign(params, flat);
+  EXPECT_TRUE(torch::allclose(a->weight, before + 1.0f));
+  EXPECT_EQ(flatten(params), flat);
+  flat.pop_back();
+  EXPECT_THROW(assign(params, flat), ConfigError);
+}
+
+}  // namespace
+}  // namespace fedtl::ml

@@ -1,0 +1,217 @@
+#include "coordinator/round_engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "common/error.h"
+
+namespace fedtl::coordinator {
+namespace {
+
+using protocols::DecodeError;
+using protocols::MessageType;
+
+constexpr transport::Millis kSendTimeout{2000};
+constexpr transport::Millis kPumpSlice{100};
+
+}  // namespace
+
+RoundEngine::RoundEngine(transport::Hub& hub, EngineOptions options, Backbone backbone,
+                         std::vector<float> initialParameters)
+    : hub_(hub),
+      options_(std::move(options)),
+      backbone_(std::move(backbone)),
+      params_(std::move(initialParameters)),
+      server_(params_.size(), options_.server),
+      updates_(params_.size()) {
+  FEDTL_ENFORCE(options_.minParticipants >= 1, ConfigError, "the minimum number of participants must be at least 1");
+  FEDTL_ENFORCE(options_.fraction > 0 && options_.fraction <= 1, ConfigError, "fraction must lie in (0, 1]");
+  FEDTL_ENFORCE(options_.rounds >= 1, ConfigError, "rounds must be at least 1");
+  FEDTL_ENFORCE(!params_.empty(), ConfigError, "the model has no trainable parameters");
+  protocols::validate(options_.train);
+}
+
+void RoundEngine::resumeFrom(std::int64_t completedRounds, std::vector<float> parameters) {
+  FEDTL_ENFORCE(parameters.size() == params_.size(), CheckpointError, "resumed parameters have ", parameters.size(),
+                " values, the model has ", params_.size());
+  params_ = std::move(parameters);
+  nextRound_ = completedRounds + 1;
+}
+
+std::size_t RoundEngine::readyParticipants() const {
+  return static_cast<std::size_t>(std::count_if(peers_.begin(), peers_.end(), [](auto& p) { return p.second.ready; }));
+}
+
+bool RoundEngine::sendTo(const std::string& name, const std::string& frame) {
+  bool ok = hub_.send(name, frame, kSendTimeout);
+  if (ok) bytesDown_ += frame.size();
+  return ok;
+}
+
+bool RoundEngine::pump(Clock::time_point deadline, const std::function<bool()>& done) {
+  while (!done()) {
+    auto now = Clock::now();
+    if (now >= deadline) return false;
+    auto wait = std::min<transport::Millis>(kPumpSlice, std::chrono::duration_cast<transport::Millis>(deadline - now));
+    if (auto in = hub_.receive(wait)) handle(*in);
+  }
+  return true;
+}
+
+void RoundEngine::handle(const transport::Incoming& in) {
+  // Malformed input from one peer is logged and dropped; the others are served on.
+  try {
+    auto header = protocols::decodeFrameHeader(in.frame, options_.limits);
+    std::string_view payload = std::string_view(in.frame).substr(protocols::kFrameHeaderSize);
+    switch (header.type) {
+      case MessageType::kHello: {
+        auto hello = protocols::decodePayload<protocols::Hello>(header, payload);
+        protocols::validate(hello);
+        FEDTL_ENFORCE(hello.participantName == in.peer, DecodeError, "hello names '", hello.participantName,
+                      "' but the connection is '", in.peer, "'");
+        onHello(in.peer, hello);
+        return;
+      }
+      case MessageType::kHeartbeat: return;
+      case MessageType::kBye:
+        peers_.erase(in.peer);
+        spdlog::info("participant {} left", in.peer);
+        return;
+      case MessageType::kUpdate: {
+        auto it = awaitingUpdate_.find(in.peer);
+        if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingUpdate_.end() || !it->second) {
+          spdlog::warn("dropping update from {} for round {} (not awaited)", in.peer, header.round);
+          return;
+        }
+        auto update = protocols::decodePayload<protocols::Update>(header, payload);
+        protocols::validate(update);
+        FEDTL_ENFORCE(update.delta.size() == params_.size(), DecodeError, "update has ", update.delta.size(),
+                      " values, the model has ", params_.size());
+        updates_.add(update.delta, static_cast<double>(update.trainSamples));
+        lossSum_ += update.trainLoss * static_cast<double>(update.trainSamples);
+        bytesUp_ += in.frame.size();
+        it->second = false;
+        return;
+      }
+      case MessageType::kEvalResult: {
+        auto it = awaitingEval_.find(in.peer);
+        if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingEval_.end() || !it->second) return;
+        auto result = protocols::decodePayload<protocols::EvalResult>(header, payload);
+        protocols::validate(result);
+        evalAccuracySum_ += result.accuracy * static_cast<double>(result.testSamples);
+        evalSamples_ += static_cast<double>(result.testSamples);
+        bytesUp_ += in.frame.size();
+        it->second = false;
+        return;
+      }
+      default:
+        throw DecodeError(std::string("a participant may not send ") + protocols::messageTypeName(header.type));
+    }
+  } catch (const Error& e) {
+    spdlog::warn("rejected frame from {}: {}", in.peer, e.what());
+  }
+}
+
+void RoundEngine::onHello(const std::string& name, const protocols::Hello& hello) {
+  auto [it, fresh] = peers_.try_emplace(name);
+  Peer& peer = it->second;
+  if (fresh) peer.id = nextId_++;
+  peer.trainSamples = hello.trainSamples;
+  const bool cached = hello.cachedBackbone == backbone_.digest;
+  protocols::Welcome welcome{peer.id, backbone_.digest, !cached};
+  if (!sendTo(name, protocols::encodeFrame(welcome, 0, 0))) return;
+  if (!cached && !sendTo(name, protocols::encodeFrame(protocols::BackboneData{backbone_.digest, backbone_.bytes}, 0, 0)))
+    return;
+  peer.ready = true;
+  spdlog::info("participant {} (id {}) {}, {} training samples{}", name, peer.id, fresh ? "joined" : "rejoined",
+               hello.trainSamples, cached ? ", backbone cached" : "");
+}
+
+bool RoundEngine::runRound(RoundMetrics& m) {
+  // Enough participants, or the join deadline.
+  pump(Clock::now() + options_.joinTimeout, [&] { return readyParticipants() >= options_.minParticipants; });
+  std::vector<std::string> ready;
+  for (auto& [name, peer] : peers_)
+    if (peer.ready) ready.push_back(name);
+  if (ready.size() < options_.minParticipants) {
+    spdlog::warn("round {}: {} participants ready, {} needed", m.round, ready.size(), options_.minParticipants);
+    return false;
+  }
+  // Seeded selection: the same seed, round and retry choose the same participants.
+  std::mt19937_64 rng(options_.seed ^ (static_cast<std::uint64_t>(m.round) << 20) ^ m.retries);
+  std::shuffle(ready.begin(), ready.end(), rng);
+  auto want = std::max(options_.minParticipants,
+                       static_cast<std::size_t>(std::ceil(options_.fraction * static_cast<double>(ready.size()))));
+  ready.resize(std::min(want, ready.size()));
+
+  stageRound_ = m.round;
+  updates_.reset();
+  lossSum_ = 0;
+  awaitingUpdate_.clear();
+  protocols::RoundStart start{options_.train, params_};
+  start.config.seed = options_.train.seed + static_cast<std::uint64_t>(m.round);
+  const std::string frame = protocols::encodeFrame(start, static_cast<std::uint64_t>(m.round), 0);
+  for (const auto& name : ready)
+    if (sendTo(name, frame)) awaitingUpdate_[name] = true;
+  m.selected = awaitingUpdate_.size();
+
+  auto trainStart = Clock::now();
+  pump(trainStart + options_.stageTimeout, [&] {
+    return std::none_of(awaitingUpdate_.begin(), awaitingUpdate_.end(), [](auto& a) { return a.second; });
+  });
+  m.trainSeconds = std::chrono::duration<double>(Clock::now() - trainStart).count();
+  m.received = updates_.count();
+  for (auto& [name, waiting] : awaitingUpdate_)
+    if (waiting) spdlog::warn("round {}: no update from {} before the deadline", m.round, name);
+  if (m.received < options_.minParticipants) {
+    spdlog::warn("round {}: {} updates arrived, {} needed; retrying with a fresh selection", m.round, m.received,
+                 options_.minParticipants);
+    return false;
+  }
+  auto mean = updates_.mean();
+  server_.apply(params_, mean);
+  m.trainLoss = lossSum_ / updates_.totalWeight();
+
+  auto evalStart = Clock::now();
+  if (options_.federatedEvaluation) evaluateFederated(ready, m);
+  if (central_) m.centralAccuracy = central_(params_);
+  m.evalSeconds = std::chrono::duration<double>(Clock::now() - evalStart).count();
+  return true;
+}
+
+void RoundEngine::evaluateFederated(const std::vector<std::string>& selected, RoundMetrics& m) {
+  awaitingEval_.clear();
+  evalAccuracySum_ = evalSamples_ = 0;
+  const std::string frame =
+      protocols::encodeFrame(protocols::EvalRequest{params_}, static_cast<std::uint64_t>(m.round), 0);
+  for (const auto& name : selected)
+    if (sendTo(name, frame)) awaitingEval_[name] = true;
+  pump(Clock::now() + options_.stageTimeout, [&] {
+    return std::none_of(awaitingEval_.begin(), awaitingEval_.end(), [](auto& a) { return a.second; });
+  });
+  if (evalSamples_ > 0) m.federatedAccuracy = evalAccuracySum_ / evalSamples_;
+}
+
+void RoundEngine::run() {
+  for (; nextRound_ <= options_.rounds; ++nextRound_) {
+    RoundMetrics m;
+    m.round = nextRound_;
+    auto start = Clock::now();
+    bytesUp_ = bytesDown_ = 0;
+    while (!runRound(m)) {
+      FEDTL_ENFORCE(static_cast<int>(++m.retries) <= options_.maxRetriesPerRound, Error, "round ", m.round,
+                    " could not gather ", options_.minParticipants, " participants in ", options_.maxRetriesPerRound + 1,
+                    " attempts; start more participants or lower the minimum");
+    }
+    m.bytesUp = bytesUp_;
+    m.bytesDown = bytesDown_;
+    m.totalSeconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (onRound_) onRound_(m, params_);
+  }
+  for (auto& [name, peer] : peers_) hub_.send(name, protocols::encodeFrame(protocols::Bye{"training finished"}, 0, 0), kSendTimeout);
+}
+
+}  // namespace fedtl::coordinator

@@ -1,0 +1,112 @@
+// The round engine: the coordinator's side of federated rounds, written once over the
+// transport interface (in-process, ZeroMQ) and torch-free: parameters are flat float vectors,
+// evaluation and checkpointing are callbacks.
+//
+// Each round: wait for enough participants, select a fraction of them, send the global
+// trainable parameters with the training config, fold updates into a running weighted sum as
+// they arrive until all are in or the stage deadline passes, then aggregate and apply the
+// server optimiser if at least the minimum arrived; otherwise retry the round with a fresh
+// selection. No wait is without a deadline.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/transport/transport.h"
+#include "coordinator/aggregation.h"
+#include "protocols/frame.h"
+#include "protocols/messages.h"
+
+namespace fedtl::coordinator {
+
+struct EngineOptions {
+  std::int64_t rounds = 5;
+  std::size_t minParticipants = 2;      // per round, and to start one
+  double fraction = 1.0;                // of the ready participants selected per round
+  transport::Millis joinTimeout{60000};  // to gather minParticipants before a round
+  transport::Millis stageTimeout{60000};  // for the updates of one round
+  int maxRetriesPerRound = 3;           // then the run stops with an error, never hangs
+  protocols::TrainConfig train;
+  ServerOptimizerOptions server;
+  std::uint64_t seed = 0;
+  bool federatedEvaluation = true;
+  protocols::FrameLimits limits;
+};
+
+struct Backbone {
+  std::string digest;  // hex SHA-256 of the checkpoint file
+  std::string bytes;   // the checkpoint file
+};
+
+struct RoundMetrics {
+  std::int64_t round = 0;
+  std::size_t selected = 0;
+  std::size_t received = 0;
+  std::size_t retries = 0;
+  double trainLoss = 0;             // sample-weighted mean of the participants' losses
+  double federatedAccuracy = -1;    // sample-weighted over participants' local test sets, -1 if none
+  double centralAccuracy = -1;      // on the coordinator's test set, -1 if none
+  std::uint64_t bytesDown = 0, bytesUp = 0;
+  double trainSeconds = 0, evalSeconds = 0, totalSeconds = 0;
+};
+
+class RoundEngine {
+ public:
+  using Evaluator = std::function<double(const std::vector<float>&)>;  // accuracy in [0, 1]
+  using RoundCallback = std::function<void(const RoundMetrics&, const std::vector<float>& params)>;
+
+  RoundEngine(transport::Hub& hub, EngineOptions options, Backbone backbone, std::vector<float> initialParameters);
+
+  void setCentralEvaluator(Evaluator e) { central_ = std::move(e); }
+  // Called after every completed round (metrics lines, checkpoints).
+  void setRoundCallback(RoundCallback cb) { onRound_ = std::move(cb); }
+  // Resume: the next round to run and the server optimiser state.
+  void resumeFrom(std::int64_t completedRounds, std::vector<float> parameters);
+
+  // Runs the remaining rounds and tells the participants goodbye; throws Error when a round
+  // cannot gather its minimum after the configured retries.
+  void run();
+
+  const std::vector<float>& parameters() const { return params_; }
+  std::size_t readyParticipants() const;
+
+ private:
+  struct Peer {
+    std::uint32_t id = 0;
+    std::uint64_t trainSamples = 0;
+    bool ready = false;  // holds the backbone
+  };
+  using Clock = std::chrono::steady_clock;
+
+  // Receives and handles frames until `done()` or the deadline; returns done().
+  bool pump(Clock::time_point deadline, const std::function<bool()>& done);
+  void handle(const transport::Incoming& in);
+  void onHello(const std::string& name, const protocols::Hello& hello);
+  bool sendTo(const std::string& name, const std::string& frame);
+  bool runRound(RoundMetrics& metrics);
+  void evaluateFederated(const std::vector<std::string>& selected, RoundMetrics& metrics);
+
+  transport::Hub& hub_;
+  EngineOptions options_;
+  Backbone backbone_;
+  std::vector<float> params_;
+  ServerOptimizer server_;
+  Evaluator central_;
+  RoundCallback onRound_;
+  std::int64_t nextRound_ = 1;
+  std::uint32_t nextId_ = 1;
+  std::map<std::string, Peer> peers_;
+
+  // The stage in progress: which updates and evaluations are awaited, and their sums.
+  std::int64_t stageRound_ = 0;
+  std::map<std::string, bool> awaitingUpdate_, awaitingEval_;
+  WeightedSum updates_;
+  double lossSum_ = 0, evalAccuracySum_ = 0, evalSamples_ = 0;
+  std::uint64_t bytesUp_ = 0, bytesDown_ = 0;
+};
+
+}  // namespace fedtl::coordinator

@@ -1,0 +1,98 @@
+#include "participant/session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "common/crypto/sha256.h"
+#include "common/error.h"
+
+namespace fedtl::participant {
+namespace {
+using Clock = std::chrono::steady_clock;
+using protocols::MessageType;
+}  // namespace
+
+ParticipantSession::ParticipantSession(transport::Link& link, LocalTrainer& trainer, SessionOptions options)
+    : link_(link), trainer_(trainer), options_(std::move(options)) {}
+
+void ParticipantSession::sayHello() {
+  protocols::Hello hello{link_.name(), trainer_.cachedBackbone(), trainer_.trainSamples()};
+  link_.send(protocols::encodeFrame(hello, 0, id_), options_.sendTimeout);
+}
+
+SessionReport ParticipantSession::run(const std::function<bool()>& stop) {
+  SessionReport report;
+  sayHello();
+  auto lastHeard = Clock::now();
+  while (!finished_ && !stop()) {
+    auto frame = link_.receive(transport::Millis(100));
+    if (!frame) {
+      if (Clock::now() - lastHeard > options_.helloInterval) {
+        sayHello();
+        lastHeard = Clock::now();
+      }
+      continue;
+    }
+    lastHeard = Clock::now();
+    try {
+      handle(*frame, report);
+    } catch (const Error& e) {
+      spdlog::warn("{}: rejected frame from the coordinator: {}", link_.name(), e.what());
+    }
+  }
+  report.endReason = finished_ ? endReason_ : "stopped";
+  return report;
+}
+
+void ParticipantSession::handle(const std::string& frame, SessionReport& report) {
+  auto header = protocols::decodeFrameHeader(frame, options_.limits);
+  FEDTL_ENFORCE(header.sender == 0, protocols::DecodeError, "frame does not come from the coordinator");
+  std::string_view payload = std::string_view(frame).substr(protocols::kFrameHeaderSize);
+  switch (header.type) {
+    case MessageType::kWelcome: {
+      auto w = protocols::decodePayload<protocols::Welcome>(header, payload);
+      protocols::validate(w);
+      id_ = w.participantId;
+      expectedBackbone_ = w.backboneDigest;
+      haveBackbone_ = !w.backboneFollows && trainer_.cachedBackbone() == w.backboneDigest;
+      return;
+    }
+    case MessageType::kBackbone: {
+      auto b = protocols::decodePayload<protocols::BackboneData>(header, payload);
+      auto actual = crypto::toHex(crypto::sha256(b.checkpoint.data(), b.checkpoint.size()));
+      FEDTL_ENFORCE(!expectedBackbone_.empty() && b.digest == expectedBackbone_ && actual == expectedBackbone_,
+                    protocols::DecodeError, "backbone bytes do not match the announced digest; refused");
+      trainer_.setBackbone(b.digest, b.checkpoint);
+      haveBackbone_ = true;
+      return;
+    }
+    case MessageType::kRoundStart: {
+      FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "round start before a verified backbone; ignored");
+      auto start = protocols::decodePayload<protocols::RoundStart>(header, payload);
+      protocols::validate(start.config);
+      auto update = trainer_.train(start);
+      link_.send(protocols::encodeFrame(update, header.round, id_), options_.sendTimeout);
+      ++report.roundsTrained;
+      return;
+    }
+    case MessageType::kEvalRequest: {
+      FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "evaluation request before a backbone");
+      auto req = protocols::decodePayload<protocols::EvalRequest>(header, payload);
+      auto result = trainer_.evaluate(req.parameters);
+      link_.send(protocols::encodeFrame(result, header.round, id_), options_.sendTimeout);
+      ++report.evaluations;
+      return;
+    }
+    case MessageType::kBye: {
+      endReason_ = protocols::decodePayload<protocols::Bye>(header, payload).reason;
+      finished_ = true;
+      return;
+    }
+    case MessageType::kHeartbeat: return;
+    default:
+      throw protocols::DecodeError(std::string("the coordinator may not send ") + protocols::messageTypeName(header.type));
+  }
+}
+
+}  // namespace fedtl::participant

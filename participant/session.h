@@ -1,0 +1,65 @@
+// A participant's side of the round protocol, over a transport Link and torch-free: the
+// training itself is behind LocalTrainer. The session says hello (with the digest of the
+// backbone it has cached), takes the backbone if the coordinator sends one (refusing bytes
+// whose SHA-256 differs from the announced digest), then answers round starts with updates
+// and evaluation requests with metrics until the coordinator says goodbye. While it hears
+// nothing it says hello again now and then, so a restarted coordinator finds it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/transport/transport.h"
+#include "protocols/frame.h"
+#include "protocols/messages.h"
+
+namespace fedtl::participant {
+
+class LocalTrainer {
+ public:
+  virtual ~LocalTrainer() = default;
+  virtual std::uint64_t trainSamples() const = 0;
+  // Digest of the backbone already held (from a cache), or empty.
+  virtual std::string cachedBackbone() const = 0;
+  // Takes a verified backbone checkpoint.
+  virtual void setBackbone(const std::string& digest, const std::string& checkpoint) = 0;
+  // Local training from the round's global parameters; returns the update (delta).
+  virtual protocols::Update train(const protocols::RoundStart& start) = 0;
+  virtual protocols::EvalResult evaluate(const std::vector<float>& parameters) = 0;
+};
+
+struct SessionOptions {
+  transport::Millis helloInterval{3000};  // silence after which hello is said again
+  transport::Millis sendTimeout{5000};
+  protocols::FrameLimits limits;
+};
+
+struct SessionReport {
+  std::int64_t roundsTrained = 0;
+  std::int64_t evaluations = 0;
+  std::string endReason;  // the coordinator's goodbye, or "stopped"
+};
+
+class ParticipantSession {
+ public:
+  ParticipantSession(transport::Link& link, LocalTrainer& trainer, SessionOptions options = {});
+  // Runs until the coordinator says goodbye or stop() returns true (checked between waits).
+  SessionReport run(const std::function<bool()>& stop);
+
+ private:
+  void sayHello();
+  void handle(const std::string& frame, SessionReport& report);
+
+  transport::Link& link_;
+  LocalTrainer& trainer_;
+  SessionOptions options_;
+  std::uint32_t id_ = 0;
+  std::string expectedBackbone_;
+  bool haveBackbone_ = false;
+  bool finished_ = false;
+  std::string endReason_;
+};
+
+}  // namespace fedtl::participant

@@ -1,0 +1,177 @@
+// The round engine and participant sessions end to end over the in-process transport, with
+// fake local training: each participant pulls the parameters halfway toward its own target.
+#include "coordinator/round_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "common/crypto/sha256.h"
+#include "common/transport/inproc/inproc_transport.h"
+#include "participant/session.h"
+
+namespace fedtl {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeTrainer : public participant::LocalTrainer {
+ public:
+  FakeTrainer(std::vector<float> target, std::uint64_t samples) : target_(std::move(target)), samples_(samples) {}
+  std::uint64_t trainSamples() const override { return samples_; }
+  std::string cachedBackbone() const override { return backbone_; }
+  void setBackbone(const std::string& digest, const std::string&) override {
+    backbone_ = digest;
+    ++downloads;
+  }
+  protocols::Update train(const protocols::RoundStart& start) override {
+    protocols::Update u;
+    u.trainSamples = samples_;
+    u.trainLoss = 0.5;
+    for (std::size_t i = 0; i < start.parameters.size(); ++i) u.delta.push_back(target_[i] - start.parameters[i]);
+    return u;
+  }
+  protocols::EvalResult evaluate(const std::vector<float>&) override { return {samples_, 0.8, 0.2}; }
+  std::atomic<int> downloads{0};
+
+ private:
+  std::vector<float> target_;
+  std::uint64_t samples_;
+  std::string backbone_;
+};
+
+coordinator::Backbone testBackbone() {
+  std::string bytes = "checkpoint bytes";
+  return {crypto::toHex(crypto::sha256(bytes.data(), bytes.size())), bytes};
+}
+
+struct RunningParticipant {
+  RunningParticipant(transport::InprocHub& hub, const std::string& name, std::vector<float> target, std::uint64_t n)
+      : trainer(std::move(target), n), link(hub.connect(name)) {
+    thread = std::thread([this] {
+      participant::ParticipantSession session(*link, trainer, {std::chrono::milliseconds(200), 1000ms, {}});
+      report = session.run([this] { return stop.load(); });
+    });
+  }
+  ~RunningParticipant() {
+    stop = true;
+    join();
+  }
+  void join() {
+    if (thread.joinable()) thread.join();
+  }
+  FakeTrainer trainer;
+  std::unique_ptr<transport::Link> link;
+  std::atomic<bool> stop{false};
+  participant::SessionReport report;
+  std::thread thread;
+};
+
+coordinator::EngineOptions fastOptions() {
+  coordinator::EngineOptions o;
+  o.rounds = 3;
+  o.minParticipants = 2;
+  o.joinTimeout = 5000ms;
+  o.stageTimeout = 3000ms;
+  return o;
+}
+
+TEST(RoundEngine, FedAvgReachesTheSampleWeightedMean) {
+  transport::InprocHub hub;
+  coordinator::RoundEngine engine(hub, fastOptions(), testBackbone(), {0.0f, 0.0f});
+  std::vector<coordinator::RoundMetrics> rounds;
+  engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) { rounds.push_back(m); });
+  RunningParticipant a(hub, "a", {1.0f, 10.0f}, 100), b(hub, "b", {3.0f, 30.0f}, 300);
+  engine.run();
+  // Each round moves all the way to the weighted mean of the targets: (1*100 + 3*300) / 400.
+  EXPECT_FLOAT_EQ(engine.parameters()[0], 2.5f);
+  EXPECT_FLOAT_EQ(engine.parameters()[1], 25.0f);
+  ASSERT_EQ(rounds.size(), 3u);
+  for (const auto& m : rounds) {
+    EXPECT_EQ(m.selected, 2u);
+    EXPECT_EQ(m.received, 2u);
+    EXPECT_DOUBLE_EQ(m.federatedAccuracy, 0.8);
+    EXPECT_GT(m.bytesUp, 0u);
+  }
+  EXPECT_EQ(a.trainer.downloads, 1);  // the backbone goes once
+  a.join();  // the engine's goodbye ends both sessions
+  b.join();
+  EXPECT_EQ(a.report.roundsTrained, 3);
+  EXPECT_EQ(a.report.evaluations, 3);
+  EXPECT_EQ(a.report.endReason, "training finished");
+}
+
+TEST(RoundEngine, SilentParticipantCostsOneStageDeadline) {
+  transport::InprocHub hub;
+  auto options = fastOptions();
+  options.rounds = 1;
+  options.stageTimeout = 500ms;
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f});
+  coordinator::RoundMetrics seen;
+  engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) { seen = m; });
+  RunningParticipant a(hub, "a", {1.0f}, 10), b(hub, "b", {3.0f}, 10);
+  // A participant that says hello and then never answers.
+  auto silent = hub.connect("silent");
+  silent->send(protocols::encodeFrame(protocols::Hello{"silent", testBackbone().digest, 10}, 0, 0), 1000ms);
+  auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(100ms);
+  engine.run();
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(seen.selected, 3u);
+  EXPECT_EQ(seen.received, 2u);
+  EXPECT_FLOAT_EQ(engine.parameters()[0], 2.0f);
+  EXPECT_LT(elapsed, 3s) << "one stage deadline for training and one for evaluation, no hang";
+}
+
+TEST(RoundEngine, TooFewParticipantsIsAnErrorNotAHang) {
+  transport::InprocHub hub;
+  auto options = fastOptions();
+  options.joinTimeout = 200ms;
+  options.maxRetriesPerRound = 1;
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f});
+  RunningParticipant a(hub, "a", {1.0f}, 10);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(engine.run(), Error);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST(RoundEngine, GarbageFramesAreDroppedAndTheRoundCompletes) {
+  transport::InprocHub hub;
+  auto options = fastOptions();
+  options.rounds = 1;
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f});
+  auto rogue = hub.connect("rogue");
+  rogue->send("not a frame at all", 1000ms);
+  rogue->send(protocols::encodeFrame(protocols::Update{1, 0, {1e9f}}, 1, 0), 1000ms);  // unsolicited
+  rogue->send(protocols::encodeFrame(protocols::Hello{"someone-else", "", 1}, 0, 0), 1000ms);  // name mismatch
+  RunningParticipant a(hub, "a", {1.0f}, 10), b(hub, "b", {3.0f}, 10);
+  engine.run();
+  EXPECT_FLOAT_EQ(engine.parameters()[0], 2.0f);
+  EXPECT_EQ(engine.readyParticipants(), 2u);
+}
+
+TEST(ParticipantSession, RefusesABackboneThatDoesNotMatchItsDigest) {
+  transport::InprocHub hub;
+  FakeTrainer trainer({1.0f}, 5);
+  auto link = hub.connect("p");
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    participant::ParticipantSession s(*link, trainer, {std::chrono::milliseconds(5000), 1000ms, {}});
+    s.run([&] { return stop.load(); });
+  });
+  ASSERT_TRUE(hub.receive(2000ms).has_value());  // hello
+  auto backbone = testBackbone();
+  hub.send("p", protocols::encodeFrame(protocols::Welcome{1, backbone.digest, true}, 0, 0), 1000ms);
+  hub.send("p", protocols::encodeFrame(protocols::BackboneData{backbone.digest, "tampered bytes"}, 0, 0), 1000ms);
+  // A round start must now be refused: no verified backbone, so no update comes back.
+  hub.send("p", protocols::encodeFrame(protocols::RoundStart{{}, {0.0f}}, 1, 0), 1000ms);
+  auto reply = hub.receive(500ms);
+  EXPECT_FALSE(reply.has_value());
+  EXPECT_EQ(trainer.downloads, 0);
+  stop = true;
+  t.join();
+}
+
+}  // namespace
+}  // namespace fedtl
