@@ -34,9 +34,12 @@ RoundEngine::RoundEngine(transport::Hub& hub, EngineOptions options, Backbone ba
   protocols::validate(options_.train);
 }
 
-void RoundEngine::resumeFrom(std::int64_t completedRounds, std::vector<float> parameters) {
+void RoundEngine::resumeFrom(std::int64_t completedRounds, std::vector<float> parameters, std::vector<float> firstMoment,
+                             std::vector<float> secondMoment) {
   FEDTL_ENFORCE(parameters.size() == params_.size(), CheckpointError, "resumed parameters have ", parameters.size(),
                 " values, the model has ", params_.size());
+  FEDTL_ENFORCE(completedRounds >= 0, CheckpointError, "negative completed rounds in the checkpoint");
+  server_.restore(std::move(firstMoment), std::move(secondMoment));
   params_ = std::move(parameters);
   nextRound_ = completedRounds + 1;
 }
@@ -118,6 +121,7 @@ void RoundEngine::handle(const transport::Incoming& in) {
 void RoundEngine::onHello(const std::string& name, const protocols::Hello& hello) {
   auto [it, fresh] = peers_.try_emplace(name);
   Peer& peer = it->second;
+  const bool wasReady = peer.ready;
   if (fresh) peer.id = nextId_++;
   peer.trainSamples = hello.trainSamples;
   const bool cached = hello.cachedBackbone == backbone_.digest;
@@ -126,6 +130,7 @@ void RoundEngine::onHello(const std::string& name, const protocols::Hello& hello
   if (!cached && !sendTo(name, protocols::encodeFrame(protocols::BackboneData{backbone_.digest, backbone_.bytes}, 0, 0)))
     return;
   peer.ready = true;
+  if (wasReady && cached) return;  // a periodic hello from a participant we already serve
   spdlog::info("participant {} (id {}) {}, {} training samples{}", name, peer.id, fresh ? "joined" : "rejoined",
                hello.trainSamples, cached ? ", backbone cached" : "");
 }

@@ -64,8 +64,10 @@ class RoundEngine {
   void setCentralEvaluator(Evaluator e) { central_ = std::move(e); }
   // Called after every completed round (metrics lines, checkpoints).
   void setRoundCallback(RoundCallback cb) { onRound_ = std::move(cb); }
-  // Resume: the next round to run and the server optimiser state.
-  void resumeFrom(std::int64_t completedRounds, std::vector<float> parameters);
+  // Resume after `completedRounds` with the parameters and server optimiser moments then.
+  void resumeFrom(std::int64_t completedRounds, std::vector<float> parameters, std::vector<float> firstMoment,
+                  std::vector<float> secondMoment);
+  const ServerOptimizer& serverOptimizer() const { return server_; }
 
   // Runs the remaining rounds and tells the participants goodbye; throws Error when a round
   // cannot gather its minimum after the configured retries.

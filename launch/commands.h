@@ -12,5 +12,7 @@ using Command = std::function<int()>;
 Command addPretrainCommand(CLI::App& app);
 Command addFinetuneCommand(CLI::App& app);
 Command addTableCommand(CLI::App& app);
+Command addCoordinatorCommand(CLI::App& app);
+Command addParticipantCommand(CLI::App& app);
 
 }  // namespace fedtl::launch

@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   add(fedtl::launch::addPretrainCommand, "pretrain", "pretrain a backbone on a source domain");
   add(fedtl::launch::addFinetuneCommand, "finetune", "transfer a backbone to target data with one strategy");
   add(fedtl::launch::addTableCommand, "table", "the transfer table: every scenario and strategy, measured");
+  add(fedtl::launch::addCoordinatorCommand, "coordinator", "run federated rounds for participant daemons (ZeroMQ)");
+  add(fedtl::launch::addParticipantCommand, "participant", "a participant daemon: train locally, send updates");
 
   try {
     app.parse(argc, argv);

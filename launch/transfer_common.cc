@@ -49,13 +49,18 @@ ml::TransferModel loadBackboneFile(const std::string& path, const ml::TensorSet&
   return loaded.model;
 }
 
+std::string scenarioBackbonePath(const ml::Scenario& scenario, const coordinator::PretrainOptions& options) {
+  namespace fs = std::filesystem;
+  return (fs::path(data::dataCacheDir()) / "backbones" /
+          (scenario.backboneKey() + "-" + options.architecture + "-e" + std::to_string(options.epochs) + "-s" +
+           std::to_string(options.seed) + ".fedtl"))
+      .string();
+}
+
 ml::TransferModel scenarioBackbone(const ml::Scenario& scenario, const coordinator::PretrainOptions& options,
                                    std::string* digest, double* sourceAccuracy) {
   namespace fs = std::filesystem;
-  auto path = (fs::path(data::dataCacheDir()) / "backbones" /
-               (scenario.backboneKey() + "-" + options.architecture + "-e" + std::to_string(options.epochs) + "-s" +
-                std::to_string(options.seed) + ".fedtl"))
-                  .string();
+  auto path = scenarioBackbonePath(scenario, options);
   if (fs::exists(path)) {
     try {
       auto loaded = ml::loadCheckpoint(path);

@@ -18,6 +18,9 @@ std::pair<std::int64_t, std::int64_t> parseClassRange(const std::string& text);
 // archive) that maps images of the target's shape to features.
 ml::TransferModel loadBackboneFile(const std::string& path, const ml::TensorSet& target, std::string* digest);
 
+// Where scenarioBackbone caches the scenario's backbone.
+std::string scenarioBackbonePath(const ml::Scenario& scenario, const coordinator::PretrainOptions& options);
+
 // The scenario's backbone from the cache (<data cache>/backbones/KEY.fedtl), pretrained and
 // cached first if absent or unreadable.
 ml::TransferModel scenarioBackbone(const ml::Scenario& scenario, const coordinator::PretrainOptions& options,

@@ -112,7 +112,7 @@ ml::TransferModel makeTargetModel(const ml::TransferModel& pretrained, const Str
 }
 
 FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, const ml::TensorSet& train,
-                        const FineTuneOptions& options) {
+                        const FineTuneOptions& options, PrefixCache* cache) {
   auto start = Clock::now();
   FEDTL_ENFORCE(train.size() > 0, DataError, "no training samples for fine-tuning");
   FEDTL_ENFORCE(train.numClasses == model->numClasses(), ConfigError, "the head has ", model->numClasses(),
@@ -128,7 +128,8 @@ FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, cons
   for (const auto& p : model->parameters())
     if (p.requires_grad()) report.trainableParameters += p.numel();
 
-  if (pretrained && options.adaptBatchNorm)
+  const bool reuse = cache && cache->firstTrainableBlock == firstTrainable && cache->inputs.defined();
+  if (pretrained && options.adaptBatchNorm && !reuse)
     ml::reestimateBatchNorm(*backbone, [&](const torch::Tensor& x) { return backbone->forward(x); }, train.images);
 
   ml::LoopOptions loop;
@@ -149,16 +150,24 @@ FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, cons
     // then train only the suffix and the head on the cache.
     auto cacheStart = Clock::now();
     model->eval();
-    const int views = options.augmentShift > 0 ? std::max(1, options.cachedViews) : 1;
-    auto gen = at::detail::createCPUGenerator(options.seed ^ 0x5eedULL);
-    std::vector<torch::Tensor> cached, labels;
-    for (int v = 0; v < views; ++v) {
-      auto images = v == 0 ? train.images : ml::randomShift(train.images, options.augmentShift, gen);
-      cached.push_back(ml::mapBatches([&](const torch::Tensor& x) { return backbone->forwardPrefix(x, firstTrainable); },
-                                      images, 500));
-      labels.push_back(train.labels);
+    torch::Tensor inputs, targets;
+    if (reuse) {
+      inputs = cache->inputs;
+      targets = cache->targets;
+    } else {
+      const int views = options.augmentShift > 0 ? std::max(1, options.cachedViews) : 1;
+      auto gen = at::detail::createCPUGenerator(options.seed ^ 0x5eedULL);
+      std::vector<torch::Tensor> cached, labels;
+      for (int v = 0; v < views; ++v) {
+        auto images = v == 0 ? train.images : ml::randomShift(train.images, options.augmentShift, gen);
+        cached.push_back(ml::mapBatches(
+            [&](const torch::Tensor& x) { return backbone->forwardPrefix(x, firstTrainable); }, images, 500));
+        labels.push_back(train.labels);
+      }
+      inputs = torch::cat(cached);
+      targets = torch::cat(labels);
+      if (cache) *cache = {firstTrainable, inputs, targets};
     }
-    auto inputs = torch::cat(cached), targets = torch::cat(labels);
     report.cacheSeconds = since(cacheStart);
     loop.augmentShift = 0;
     report.loop = ml::trainLoop(

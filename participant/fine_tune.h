@@ -53,6 +53,13 @@ std::vector<std::string> applyFreezing(ml::TransferModel& model, const Strategy&
 ml::TransferModel makeTargetModel(const ml::TransferModel& pretrained, const Strategy& strategy, std::int64_t numClasses,
                                   std::uint64_t seed);
 
+// The frozen prefix's outputs for a training set, kept across calls: with a frozen backbone
+// they never change, so federated rounds after the first skip the backbone entirely.
+struct PrefixCache {
+  std::int64_t firstTrainableBlock = -1;
+  torch::Tensor inputs, targets;
+};
+
 struct FineTuneReport {
   ml::LoopStats loop;
   double cacheSeconds = 0;      // time spent computing the frozen-prefix cache
@@ -61,8 +68,10 @@ struct FineTuneReport {
 };
 
 // Fine-tunes model (made by makeTargetModel) on train; the model is left in eval mode.
+// With `cache`, a prefix cache built for the same model, data and strategy is reused, and a
+// new one is stored there.
 FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, const ml::TensorSet& train,
-                        const FineTuneOptions& options);
+                        const FineTuneOptions& options, PrefixCache* cache = nullptr);
 
 }  // namespace fedtl::participant
 

@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "common/crypto/sha256.h"
+#include "protocols/checkpoint_format.h"
 #include "common/error.h"
 
 namespace fedtl::participant {
@@ -39,6 +39,7 @@ SessionReport ParticipantSession::run(const std::function<bool()>& stop) {
       handle(*frame, report);
     } catch (const Error& e) {
       spdlog::warn("{}: rejected frame from the coordinator: {}", link_.name(), e.what());
+      if (!haveBackbone_) sayHello();  // ask for the backbone again rather than sit idle
     }
   }
   report.endReason = finished_ ? endReason_ : "stopped";
@@ -60,7 +61,7 @@ void ParticipantSession::handle(const std::string& frame, SessionReport& report)
     }
     case MessageType::kBackbone: {
       auto b = protocols::decodePayload<protocols::BackboneData>(header, payload);
-      auto actual = crypto::toHex(crypto::sha256(b.checkpoint.data(), b.checkpoint.size()));
+      auto actual = protocols::checkpointDigestHex(b.checkpoint, "received backbone");
       FEDTL_ENFORCE(!expectedBackbone_.empty() && b.digest == expectedBackbone_ && actual == expectedBackbone_,
                     protocols::DecodeError, "backbone bytes do not match the announced digest; refused");
       trainer_.setBackbone(b.digest, b.checkpoint);

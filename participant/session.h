@@ -31,7 +31,7 @@ class LocalTrainer {
 };
 
 struct SessionOptions {
-  transport::Millis helloInterval{3000};  // silence after which hello is said again
+  transport::Millis helloInterval{10000};  // silence after which hello is said again
   transport::Millis sendTimeout{5000};
   protocols::FrameLimits limits;
 };

@@ -45,6 +45,15 @@ std::string encodeCheckpointFile(const CheckpointHeader& header, std::string_vie
   return out;
 }
 
+std::string checkpointDigestHex(std::string_view bytes, const std::string& origin) {
+  FEDTL_ENFORCE(bytes.size() > kDigestSize, CheckpointError, origin, ": checkpoint is truncated");
+  const std::size_t signedPart = bytes.size() - kDigestSize;
+  auto actual = crypto::sha256(bytes.data(), signedPart);
+  FEDTL_ENFORCE(std::memcmp(actual.data(), bytes.data() + signedPart, kDigestSize) == 0, CheckpointError, origin,
+                ": SHA-256 digest does not match the contents (corrupt or truncated file); recreate or re-copy it");
+  return crypto::toHex(actual.data(), actual.size());
+}
+
 CheckpointFile decodeCheckpointFile(std::string_view bytes, const std::string& origin) {
   FEDTL_ENFORCE(bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0, CheckpointError,
                 origin, ": not a fedtl checkpoint (bad magic); create one with 'fedtl pretrain'");

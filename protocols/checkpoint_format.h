@@ -56,6 +56,10 @@ struct CheckpointFile {
   std::string digestHex() const;
 };
 
+// The identity of a checkpoint file: its trailing SHA-256, after checking that it matches the
+// bytes before it. Throws CheckpointError for a file that is short or whose digest is wrong.
+std::string checkpointDigestHex(std::string_view bytes, const std::string& origin);
+
 std::string encodeCheckpointFile(const CheckpointHeader& header, std::string_view body);
 // Verifies magic, version, lengths and the digest, then decodes the header; throws
 // CheckpointError saying which check failed.

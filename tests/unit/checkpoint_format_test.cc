@@ -66,3 +66,25 @@ TEST(WireArchive, HostileLengthDoesNotAllocate) {
 
 }  // namespace
 }  // namespace fedtl::protocols
+
+#include "protocols/round_state.h"
+
+namespace fedtl::protocols {
+namespace {
+
+TEST(RoundState, RoundTripAndCorruptionRefused) {
+  RoundState s{4, std::string(64, 'a'), "linear-probe", {1, 2, 3}, {0.1f}, {0.2f}};
+  auto bytes = encodeRoundState(s);
+  auto back = decodeRoundState(bytes, "mem");
+  EXPECT_EQ(back.completedRounds, 4);
+  EXPECT_EQ(back.parameters, s.parameters);
+  EXPECT_EQ(back.serverSecondMoment, s.serverSecondMoment);
+  auto bad = bytes;
+  bad[20] ^= 1;
+  EXPECT_THROW(decodeRoundState(bad, "mem"), CheckpointError);
+  EXPECT_THROW(decodeRoundState(bytes.substr(0, bytes.size() - 3), "mem"), CheckpointError);
+  EXPECT_THROW(decodeRoundState("", "mem"), CheckpointError);
+}
+
+}  // namespace
+}  // namespace fedtl::protocols

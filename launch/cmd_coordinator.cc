@@ -1,0 +1,184 @@
+// fedtl coordinator: runs federated rounds over ZeroMQ for participant daemons at other sites.
+// Every option can also be given in a TOML file (--config FILE); flags override the file.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
+#include "common/file_io.h"
+#include "common/ml/checkpoint.h"
+#include "common/ml/flat_parameters.h"
+#include "common/ml/training.h"
+#include "common/summary_json.h"
+#include "common/transport/zmq/zmq_transport.h"
+#include "coordinator/round_engine.h"
+#include "launch/commands.h"
+#include "launch/federated_data.h"
+#include "launch/transfer_common.h"
+#include "participant/federated_trainer.h"
+#include "protocols/round_state.h"
+
+namespace fedtl::launch {
+namespace {
+
+std::string metricsLine(const coordinator::RoundMetrics& m) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "{\"round\": %lld, \"selected\": %zu, \"received\": %zu, \"retries\": %zu, \"train_loss\": %.6f, "
+                "\"federated_accuracy\": %.6f, \"central_accuracy\": %.6f, \"bytes_down\": %llu, \"bytes_up\": %llu, "
+                "\"train_seconds\": %.3f, \"eval_seconds\": %.3f, \"round_seconds\": %.3f}\n",
+                static_cast<long long>(m.round), m.selected, m.received, m.retries, m.trainLoss, m.federatedAccuracy,
+                m.centralAccuracy, static_cast<unsigned long long>(m.bytesDown), static_cast<unsigned long long>(m.bytesUp),
+                m.trainSeconds, m.evalSeconds, m.totalSeconds);
+  return buf;
+}
+
+}  // namespace
+
+Command addCoordinatorCommand(CLI::App& app) {
+  struct Args {
+    std::string bind = "tcp://*:5555", backbone, scenario, test, strategy = "linear-probe", server = "fedavg", outDir = "runs/coordinator",
+                summary;
+    std::int64_t numClasses = 0, rounds = 5, minParticipants = 2, steps = 100, batchSize = 64;
+    double fraction = 1.0, lr = 0.05, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120;
+    std::uint64_t seed = 0;
+    bool resume = false, insecure = false;
+  };
+  auto a = std::make_shared<Args>();
+  app.set_config("--config", "", "TOML file with any of these options (flags override it)");
+  app.add_option("--bind", a->bind, "address to listen on")->capture_default_str();
+  app.add_option("--backbone", a->backbone, "backbone checkpoint to distribute");
+  app.add_option("--scenario", a->scenario, "use this scenario's cached backbone and target test set");
+  app.add_option("--test", a->test, "central test data: mnist, fashion-mnist, idx:DIR, images:DIR or scenario:NAME");
+  app.add_option("--num-classes", a->numClasses, "target classes (default: from the test data)");
+  app.add_option("--rounds", a->rounds, "rounds to run")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--min-participants", a->minParticipants, "fewest updates that make a round")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--fraction", a->fraction, "share of ready participants selected per round")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--strategy", a->strategy, "participants' fine-tuning: linear-probe, partial:K, full")->capture_default_str();
+  app.add_option("--steps", a->steps, "local optimiser steps per round")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", a->batchSize, "local batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--lr", a->lr, "local learning rate (head)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--server-optimizer", a->server, "fedavg, fedadam, fedyogi or fedadagrad")->capture_default_str();
+  app.add_option("--server-lr", a->serverLr, "server learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--join-timeout", a->joinTimeout, "seconds to wait for the minimum of participants")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--stage-timeout", a->stageTimeout, "seconds to wait for a round's updates")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--seed", a->seed, "seed for selection and initial head")->capture_default_str();
+  app.add_option("--out-dir", a->outDir, "metrics.jsonl and the round checkpoint go here")->capture_default_str();
+  app.add_flag("--resume", a->resume, "continue from the last completed round in --out-dir");
+  app.add_flag("--insecure", a->insecure, "run without channel encryption (required until keys are configured)");
+  app.add_option("--summary-json", a->summary, "write final metrics here");
+  return [a] {
+    FEDTL_ENFORCE(a->insecure, ConfigError,
+                  "channel encryption is not configured: pass --insecure to run unencrypted on a trusted network");
+    FEDTL_ENFORCE(a->backbone.empty() != a->scenario.empty(), ConfigError, "give exactly one of --backbone or --scenario");
+    auto strategy = participant::Strategy::parse(a->strategy);
+    FEDTL_ENFORCE(strategy.usesPretrainedWeights(), ConfigError, "federated transfer needs a pretrained strategy, not scratch");
+
+    // The backbone: its model (for initial parameters and central evaluation) and file bytes.
+    std::string backbonePath = a->backbone;
+    ml::TrainTestSets central;
+    if (!a->scenario.empty()) {
+      auto scenario = ml::Scenario::parse(a->scenario);
+      std::string digest;
+      scenarioBackbone(scenario, coordinator::PretrainOptions{}, &digest, nullptr);
+      backbonePath = scenarioBackbonePath(scenario, coordinator::PretrainOptions{});
+      if (a->test.empty()) a->test = "scenario:" + a->scenario;
+    }
+    auto loaded = ml::loadCheckpoint(backbonePath);
+    auto bytes = readFile(backbonePath, std::size_t{8} << 30);
+    coordinator::Backbone backbone{loaded.digestHex, std::string(bytes.begin(), bytes.end())};
+    if (!a->test.empty()) central = loadFederatedData(a->test);
+    std::int64_t classes = a->numClasses > 0 ? a->numClasses : central.test.numClasses;
+    FEDTL_ENFORCE(classes >= 2, ConfigError, "set --num-classes or give --test data to learn the class count from");
+    auto initial = participant::initialTrainableParameters(loaded.model, strategy, classes, a->seed);
+
+    coordinator::EngineOptions options;
+    options.rounds = a->rounds;
+    options.minParticipants = static_cast<std::size_t>(a->minParticipants);
+    options.fraction = a->fraction;
+    options.joinTimeout = transport::Millis(static_cast<std::int64_t>(a->joinTimeout * 1000));
+    options.stageTimeout = transport::Millis(static_cast<std::int64_t>(a->stageTimeout * 1000));
+    options.train.strategy = strategy.name();
+    options.train.steps = a->steps;
+    options.train.batchSize = a->batchSize;
+    options.train.learningRate = a->lr;
+    options.train.seed = a->seed;
+    options.server.kind = coordinator::ServerOptimizerOptions::parseKind(a->server);
+    options.server.learningRate = a->serverLr;
+    options.seed = a->seed;
+
+    transport::ZmqHub hub(a->bind);
+    coordinator::RoundEngine engine(hub, options, backbone, initial);
+
+    namespace fs = std::filesystem;
+    fs::create_directories(a->outDir);
+    const auto statePath = (fs::path(a->outDir) / "round-state.fedtl").string();
+    const auto metricsPath = (fs::path(a->outDir) / "metrics.jsonl").string();
+    if (a->resume && fs::exists(statePath)) {
+      auto stateBytes = readFile(statePath, std::size_t{8} << 30);
+      auto state = protocols::decodeRoundState(
+          std::string_view(reinterpret_cast<const char*>(stateBytes.data()), stateBytes.size()), statePath);
+      FEDTL_ENFORCE(state.backboneDigest == backbone.digest && state.strategy == strategy.name(), CheckpointError,
+                    statePath, " belongs to another run (backbone or strategy differs); use another --out-dir");
+      engine.resumeFrom(state.completedRounds, state.parameters, state.serverFirstMoment, state.serverSecondMoment);
+      std::fprintf(stderr, "resuming after round %lld\n", static_cast<long long>(state.completedRounds));
+    } else if (!a->resume) {
+      fs::remove(metricsPath);
+    }
+
+    // Central evaluation on the coordinator's test set, with the run's model.
+    auto model = participant::makeTargetModel(loaded.model, strategy, classes, a->seed);
+    participant::applyFreezing(model, strategy);
+    std::vector<torch::Tensor> trainable;
+    for (auto& p : model->parameters())
+      if (p.requires_grad()) trainable.push_back(p);
+    if (central.test.size() > 0) {
+      engine.setCentralEvaluator([&](const std::vector<float>& params) {
+        ml::assign(trainable, params);
+        model->eval();
+        return ml::evaluate([&](const torch::Tensor& x) { return model->forward(x); }, central.test.images,
+                            central.test.labels)
+            .accuracy;
+      });
+    }
+    coordinator::RoundMetrics last;
+    engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>& params) {
+      protocols::RoundState state{m.round, backbone.digest, strategy.name(), params,
+                                  engine.serverOptimizer().firstMoment(), engine.serverOptimizer().secondMoment()};
+      writeFileAtomic(statePath, protocols::encodeRoundState(state));
+      std::ofstream(metricsPath, std::ios::app) << metricsLine(m);
+      std::fprintf(stderr,
+                   "round %lld/%lld: %zu/%zu updates, loss %.4f, federated accuracy %.2f%%, central accuracy %.2f%%, "
+                   "%.1f s%s\n",
+                   static_cast<long long>(m.round), static_cast<long long>(a->rounds), m.received, m.selected, m.trainLoss,
+                   100 * m.federatedAccuracy, 100 * m.centralAccuracy, m.totalSeconds,
+                   a->insecure ? "  [insecure: channels are not encrypted]" : "");
+      last = m;
+    });
+    std::fprintf(stderr, "coordinator listening on %s (%lld trainable parameters, backbone %s)\n", hub.endpoint().c_str(),
+                 static_cast<long long>(initial.size()), backbone.digest.substr(0, 12).c_str());
+    engine.run();
+    if (!a->summary.empty()) {
+      SummaryJson s;
+      s.set("command", std::string("coordinator"));
+      s.set("rounds", static_cast<long long>(a->rounds));
+      s.set("test_accuracy", last.centralAccuracy);
+      s.set("federated_accuracy", last.federatedAccuracy);
+      s.set("train_seconds", last.trainSeconds);
+      s.write(a->summary);
+    }
+    return 0;
+  };
+}
+
+}  // namespace fedtl::launch

@@ -1,0 +1,108 @@
+#include "participant/federated_trainer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/file_io.h"
+#include "common/ml/checkpoint.h"
+#include "common/ml/flat_parameters.h"
+#include "common/ml/training.h"
+
+namespace fedtl::participant {
+namespace {
+
+std::vector<torch::Tensor> trainableOf(ml::TransferModel& model, const Strategy& strategy) {
+  applyFreezing(model, strategy);
+  std::vector<torch::Tensor> out;
+  for (auto& p : model->parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+}  // namespace
+
+std::vector<float> initialTrainableParameters(const ml::TransferModel& pretrained, const Strategy& strategy,
+                                              std::int64_t numClasses, std::uint64_t seed) {
+  auto model = makeTargetModel(pretrained, strategy, numClasses, seed);
+  return ml::flatten(trainableOf(model, strategy));
+}
+
+FederatedTrainer::FederatedTrainer(ml::TensorSet train, ml::TensorSet test, std::string cacheDir, FineTuneOptions base)
+    : train_(std::move(train)), test_(std::move(test)), cacheDir_(std::move(cacheDir)), base_(base) {
+  FEDTL_ENFORCE(train_.size() > 0, DataError, "participant has no training samples");
+  // The most recent cached backbone is offered in hello; a match skips the download.
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::file_time_type newest{};
+  for (const auto& e : fs::directory_iterator(cacheDir_, ec)) {
+    if (e.path().extension() != ".fedtl" || e.path().stem().string().size() != 64) continue;
+    if (digest_.empty() || e.last_write_time() > newest) {
+      newest = e.last_write_time();
+      digest_ = e.path().stem().string();
+    }
+  }
+  if (!digest_.empty()) {
+    try {
+      loadCached(digest_);
+    } catch (const Error& e) {
+      spdlog::warn("cached backbone unusable ({}); it will be downloaded again", e.what());
+      digest_.clear();
+    }
+  }
+}
+
+void FederatedTrainer::loadCached(const std::string& digest) {
+  auto path = (std::filesystem::path(cacheDir_) / (digest + ".fedtl")).string();
+  auto loaded = ml::loadCheckpoint(path);
+  FEDTL_ENFORCE(loaded.digestHex == digest, CheckpointError, "cached backbone '", path, "' has digest ",
+                loaded.digestHex);
+  pretrained_ = loaded.model;
+  model_ = nullptr;
+  cache_ = {};
+}
+
+void FederatedTrainer::setBackbone(const std::string& digest, const std::string& checkpoint) {
+  auto path = (std::filesystem::path(cacheDir_) / (digest + ".fedtl")).string();
+  writeFileAtomic(path, checkpoint);
+  loadCached(digest);
+  digest_ = digest;
+}
+
+void FederatedTrainer::prepare(const std::string& strategyName, std::uint64_t seed) {
+  if (model_ && strategyName == strategyName_) return;
+  FEDTL_ENFORCE(pretrained_, ConfigError, "no backbone to train");
+  auto strategy = Strategy::parse(strategyName);
+  model_ = makeTargetModel(pretrained_, strategy, train_.numClasses, seed);
+  trainable_ = trainableOf(model_, strategy);
+  strategyName_ = strategyName;
+  cache_ = {};
+}
+
+protocols::Update FederatedTrainer::train(const protocols::RoundStart& start) {
+  prepare(start.config.strategy, start.config.seed);
+  ml::assign(trainable_, start.parameters);  // throws on a model-size mismatch
+  FineTuneOptions options = base_;
+  options.steps = start.config.steps;
+  options.batchSize = start.config.batchSize;
+  options.headLr = start.config.learningRate;
+  options.seed = start.config.seed;
+  auto report = fineTune(model_, Strategy::parse(start.config.strategy), train_, options, &cache_);
+  protocols::Update update;
+  update.trainSamples = static_cast<std::uint64_t>(train_.size());
+  update.trainLoss = report.loop.finalLoss;
+  update.delta = ml::flatten(trainable_);
+  for (std::size_t i = 0; i < update.delta.size(); ++i) update.delta[i] -= start.parameters[i];
+  return update;
+}
+
+protocols::EvalResult FederatedTrainer::evaluate(const std::vector<float>& parameters) {
+  FEDTL_ENFORCE(model_, ConfigError, "evaluation before any round");
+  ml::assign(trainable_, parameters);
+  model_->eval();
+  auto r = ml::evaluate([&](const torch::Tensor& x) { return model_->forward(x); }, test_.images, test_.labels);
+  return {static_cast<std::uint64_t>(r.samples), r.accuracy, r.loss};
+}
+
+}  // namespace fedtl::participant

@@ -1,0 +1,46 @@
+// The torch side of a participant: fine-tunes the distributed backbone on local data with the
+// strategy the coordinator asks for, and reports only the update of the trainable parameters.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/ml/backbone.h"
+#include "common/ml/tensor_set.h"
+#include "participant/fine_tune.h"
+#include "participant/session.h"
+
+namespace fedtl::participant {
+
+// The trainable parameters of `strategy` on a target model made from `pretrained`, flattened:
+// what the coordinator starts round 1 from. Both sides build them the same way.
+std::vector<float> initialTrainableParameters(const ml::TransferModel& pretrained, const Strategy& strategy,
+                                              std::int64_t numClasses, std::uint64_t seed);
+
+class FederatedTrainer : public LocalTrainer {
+ public:
+  // cacheDir holds received backbones by digest, so a restarted participant skips the download.
+  FederatedTrainer(ml::TensorSet train, ml::TensorSet test, std::string cacheDir, FineTuneOptions base = {});
+
+  std::uint64_t trainSamples() const override { return static_cast<std::uint64_t>(train_.size()); }
+  std::string cachedBackbone() const override { return digest_; }
+  void setBackbone(const std::string& digest, const std::string& checkpoint) override;
+  protocols::Update train(const protocols::RoundStart& start) override;
+  protocols::EvalResult evaluate(const std::vector<float>& parameters) override;
+
+ private:
+  void loadCached(const std::string& digest);
+  void prepare(const std::string& strategyName, std::uint64_t seed);
+
+  ml::TensorSet train_, test_;
+  std::string cacheDir_;
+  FineTuneOptions base_;
+  std::string digest_;
+  ml::TransferModel pretrained_{nullptr};
+  ml::TransferModel model_{nullptr};
+  std::string strategyName_;
+  std::vector<torch::Tensor> trainable_;
+  PrefixCache cache_;
+};
+
+}  // namespace fedtl::participant

@@ -1,0 +1,34 @@
+// The coordinator's state after a completed round, checkpointed atomically so `--resume`
+// continues from the last completed round with nothing lost or repeated.
+//
+//   "FEDTLRND" | u32 version | wire-archive RoundState | SHA-256 of every byte before it
+#pragma once
+
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fedtl::protocols {
+
+struct RoundState {
+  std::int64_t completedRounds = 0;
+  std::string backboneDigest;  // the run's backbone: resuming with another one is refused
+  std::string strategy;
+  std::vector<float> parameters;
+  std::vector<float> serverFirstMoment, serverSecondMoment;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(completedRounds, backboneDigest, strategy, parameters, serverFirstMoment, serverSecondMoment);
+  }
+};
+
+std::string encodeRoundState(const RoundState& state);
+// Throws CheckpointError naming the problem (magic, version, digest, malformed contents).
+RoundState decodeRoundState(std::string_view bytes, const std::string& origin);
+
+}  // namespace fedtl::protocols
