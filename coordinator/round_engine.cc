@@ -152,15 +152,22 @@ bool RoundEngine::runRound(RoundMetrics& m) {
                        static_cast<std::size_t>(std::ceil(options_.fraction * static_cast<double>(ready.size()))));
   ready.resize(std::min(want, ready.size()));
 
-  stageRound_ = m.round;
-  updates_.reset();
-  lossSum_ = 0;
-  awaitingUpdate_.clear();
+  if (m.retries == 0) {
+    stageRound_ = m.round;
+    updates_.reset();
+    lossSum_ = 0;
+    awaitingUpdate_.clear();
+  }
+  // A retry keeps the updates already in (the round's parameters have not changed) and asks
+  // again only those selected participants that have not answered; late answers still count.
   protocols::RoundStart start{options_.train, params_};
   start.config.seed = options_.train.seed + static_cast<std::uint64_t>(m.round);
   const std::string frame = protocols::encodeFrame(start, static_cast<std::uint64_t>(m.round), 0);
-  for (const auto& name : ready)
+  for (const auto& name : ready) {
+    auto it = awaitingUpdate_.find(name);
+    if (it != awaitingUpdate_.end() && !it->second) continue;  // already answered this round
     if (sendTo(name, frame)) awaitingUpdate_[name] = true;
+  }
   m.selected = awaitingUpdate_.size();
 
   auto trainStart = Clock::now();

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "common/crypto/sha256.h"
 #include "protocols/checkpoint_format.h"
 #include "common/error.h"
 
@@ -70,10 +71,18 @@ void ParticipantSession::handle(const std::string& frame, SessionReport& report)
     }
     case MessageType::kRoundStart: {
       FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "round start before a verified backbone; ignored");
+      auto startDigest = crypto::toHex(crypto::sha256(payload.data(), payload.size()));
+      if (header.round == lastRound_ && startDigest == lastStartDigest_ && !lastUpdate_.empty()) {
+        link_.send(lastUpdate_, options_.sendTimeout);
+        return;
+      }
       auto start = protocols::decodePayload<protocols::RoundStart>(header, payload);
       protocols::validate(start.config);
       auto update = trainer_.train(start);
-      link_.send(protocols::encodeFrame(update, header.round, id_), options_.sendTimeout);
+      lastRound_ = header.round;
+      lastStartDigest_ = startDigest;
+      lastUpdate_ = protocols::encodeFrame(update, header.round, id_);
+      link_.send(lastUpdate_, options_.sendTimeout);
       ++report.roundsTrained;
       return;
     }

@@ -56,6 +56,11 @@ class ParticipantSession {
   LocalTrainer& trainer_;
   SessionOptions options_;
   std::uint32_t id_ = 0;
+  // The last round start answered (its round and payload digest) and the answer, re-sent when
+  // exactly that round start comes again (a retry) instead of training twice.
+  std::uint64_t lastRound_ = 0;
+  std::string lastStartDigest_;
+  std::string lastUpdate_;
   std::string expectedBackbone_;
   bool haveBackbone_ = false;
   bool finished_ = false;
