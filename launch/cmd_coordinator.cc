@@ -47,7 +47,6 @@ Command addCoordinatorCommand(CLI::App& app) {
     bool resume = false, insecure = false;
   };
   auto a = std::make_shared<Args>();
-  app.set_config("--config", "", "TOML file with any of these options (flags override it)");
   app.add_option("--bind", a->bind, "address to listen on")->capture_default_str();
   app.add_option("--backbone", a->backbone, "backbone checkpoint to distribute");
   app.add_option("--scenario", a->scenario, "use this scenario's cached backbone and target test set");

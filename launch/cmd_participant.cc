@@ -29,7 +29,6 @@ Command addParticipantCommand(CLI::App& app) {
     bool insecure = false;
   };
   auto a = std::make_shared<Args>();
-  app.set_config("--config", "", "TOML file with any of these options (flags override it)");
   app.add_option("--connect", a->connect, "coordinator address, e.g. tcp://coordinator.example:5555")->required();
   app.add_option("--id", a->id, "this participant's name (printable ASCII, no spaces)")->required();
   app.add_option("--data", a->data, "local data: mnist, fashion-mnist, idx:DIR, images:DIR or scenario:NAME")->required();

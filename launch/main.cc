@@ -16,12 +16,17 @@ int main(int argc, char** argv) {
   CLI::App app{"fedtl " FEDTL_VERSION ": federated transfer learning"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("fedtl ") + FEDTL_VERSION);
+  // A TOML file may set any subcommand's options in a section named after it ([coordinator]
+  // rounds = 5); flags on the command line override it, unknown keys are errors.
+  app.set_config("--config", "", "TOML file with options, one [section] per subcommand");
+  app.allow_config_extras(CLI::config_extras_mode::error);
   int threads = 0;
   app.add_option("--threads", threads, "CPU threads for torch (default: all cores)")->check(CLI::NonNegativeNumber);
 
   std::map<CLI::App*, fedtl::launch::Command> commands;
   auto add = [&](auto adder, const char* name, const char* help) {
     auto* sub = app.add_subcommand(name, help);
+    sub->fallthrough();  // lets --config follow the subcommand's name
     commands[sub] = adder(*sub);
   };
   add(fedtl::launch::addPretrainCommand, "pretrain", "pretrain a backbone on a source domain");

@@ -51,6 +51,13 @@ expect_error 2 "unknown data source" -- "$FEDTL" pretrain --source cifar --out "
 expect_error 2 "exactly one of" -- "$FEDTL" finetune --backbone x
 expect_error 2 "unknown scenario" -- "$FEDTL" finetune --scenario far
 expect_error 2 "needs a shift" -- "$FEDTL" finetune --scenario domain-shift
+# Options from a TOML file: values are applied and checked, unknown keys refused.
+printf '[coordinator]\nrounds = 2\nbogus-key = 3\n' > "$WORK/bad.toml"
+set +e; out=$("$FEDTL" coordinator --config "$WORK/bad.toml" --insecure 2>&1); rc=$?; set -e
+[ "$rc" -ne 0 ] && echo "$out" | grep -q bogus || fail "unknown config key accepted: $out"
+printf '[coordinator]\ninsecure = true\nbackbone = "%s/none.fedtl"\ntest = "mnist"\n' "$WORK" > "$WORK/c.toml"
+expect_error 2 "none.fedtl" -- "$FEDTL" coordinator --config "$WORK/c.toml"
+expect_error 2 "pass --insecure" -- "$FEDTL" participant --connect tcp://127.0.0.1:1 --id x --data mnist
 set +e; "$FEDTL" pretrain --epochs 0 --out x >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" -ne 0 ] || fail "--epochs 0 accepted"
 echo "cli_test: all checks passed"
