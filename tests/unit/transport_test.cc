@@ -97,8 +97,9 @@ TEST_P(TransportTest, ReconnectingParticipantKeepsItsName) {
   EXPECT_EQ(second->receive(5000ms), "welcome back");
 }
 
-INSTANTIATE_TEST_SUITE_P(Inproc, TransportTest, ::testing::Values(std::function<Fixture()>(makeInproc)));
-INSTANTIATE_TEST_SUITE_P(Zmq, TransportTest, ::testing::Values(std::function<Fixture()>(makeZmq)));
+std::string fixtureName(const ::testing::TestParamInfo<std::function<Fixture()>>&) { return "loopback"; }
+INSTANTIATE_TEST_SUITE_P(Inproc, TransportTest, ::testing::Values(std::function<Fixture()>(makeInproc)), fixtureName);
+INSTANTIATE_TEST_SUITE_P(Zmq, TransportTest, ::testing::Values(std::function<Fixture()>(makeZmq)), fixtureName);
 
 TEST(ZmqTransport, OversizedFrameDropsOnlyThatConnection) {
   LinkOptions options;
