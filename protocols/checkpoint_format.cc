@@ -60,11 +60,9 @@ CheckpointFile decodeCheckpointFile(std::string_view bytes, const std::string& o
   FEDTL_ENFORCE(bytes.size() >= sizeof(kMagic) + 4 + 8 + 8 + kDigestSize, CheckpointError, origin,
                 ": checkpoint is truncated");
   CheckpointFile file;
+  checkpointDigestHex(bytes, origin);  // verifies the digest before anything is parsed
   const std::size_t signedPart = bytes.size() - kDigestSize;
-  auto actual = crypto::sha256(bytes.data(), signedPart);
   std::memcpy(file.digest.data(), bytes.data() + signedPart, kDigestSize);
-  FEDTL_ENFORCE(actual == file.digest, CheckpointError, origin,
-                ": SHA-256 digest does not match the contents (corrupt or truncated file); recreate or re-copy it");
 
   std::size_t at = sizeof(kMagic);
   auto version = take<std::uint32_t>(bytes, at, origin);
