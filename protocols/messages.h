@@ -55,12 +55,13 @@ struct TrainConfig {
   std::int64_t steps = 0;
   std::int64_t batchSize = 64;
   double learningRate = 0.05;
-  double proximalMu = 0.0;  // FedProx: 0 disables
+  double proximalMu = 0.0;     // FedProx: 0 disables
+  bool localBatchNorm = false;  // FedBN: BatchNorm parameters stay local and never travel
   std::uint64_t seed = 0;
 
   template <class A>
   void serialize(A& ar) {
-    ar(strategy, steps, batchSize, learningRate, proximalMu, seed);
+    ar(strategy, steps, batchSize, learningRate, proximalMu, localBatchNorm, seed);
   }
 };
 

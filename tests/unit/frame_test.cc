@@ -43,11 +43,13 @@ TEST(Messages, EveryMessageRoundTrips) {
   rs.config.strategy = "partial:1";
   rs.config.steps = 50;
   rs.config.proximalMu = 0.01;
+  rs.config.localBatchNorm = true;
   rs.parameters = {1.5f, -2.0f, 3.25f};
   auto r = roundTrip(rs);
   EXPECT_EQ(r.config.strategy, "partial:1");
   EXPECT_EQ(r.config.steps, 50);
   EXPECT_DOUBLE_EQ(r.config.proximalMu, 0.01);
+  EXPECT_TRUE(r.config.localBatchNorm);
   EXPECT_EQ(r.parameters, rs.parameters);
   validate(r.config);
 
