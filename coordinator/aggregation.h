@@ -20,6 +20,9 @@ class WeightedSum {
   // Adds weight * update; throws ConfigError on a dimension mismatch or a non-positive weight.
   void add(const float* update, std::size_t size, double weight);
   void add(const std::vector<float>& update, double weight) { add(update.data(), update.size(), weight); }
+  // The same for `size` little-endian float32 values read straight from a received frame
+  // (unaligned), so an update is folded in without a decoded copy.
+  void addPacked(const char* values, std::size_t size, double weight);
   // Sum of weight * update divided by the sum of weights.
   std::vector<float> mean() const;
   std::size_t count() const { return count_; }
@@ -60,6 +63,22 @@ class ServerOptimizer {
  private:
   ServerOptimizerOptions options_;
   std::vector<float> m_, v_;
+};
+
+// How the round's updates become one: the streaming weighted mean, or a robust aggregate that
+// holds every update of the round (plaintext only).
+struct AggregationOptions {
+  enum class Kind { kWeightedMean, kMedian, kTrimmedMean, kMultiKrum };
+  Kind kind = Kind::kWeightedMean;
+  double trimFraction = 0.1;   // trimmed-mean:F
+  std::size_t byzantine = 1;   // multi-krum:F[:M]
+  std::size_t select = 0;      // multi-krum's M; 0 means n - F
+
+  // "mean", "median", "trimmed-mean[:F]", "multi-krum[:F[:M]]"; throws ConfigError otherwise.
+  static AggregationOptions parse(const std::string& text);
+  bool streaming() const { return kind == Kind::kWeightedMean; }
+  // The robust aggregate of `updates` (not for kWeightedMean).
+  std::vector<float> robust(const std::vector<std::vector<float>>& updates) const;
 };
 
 // Plaintext-only robust aggregates over all updates (each of the same dimension).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "common/error.h"
@@ -23,7 +24,9 @@ RoundEngine::RoundEngine(transport::Hub& hub, EngineOptions options, Backbone ba
                          std::vector<float> initialParameters)
     : hub_(hub),
       options_(std::move(options)),
-      backbone_(std::move(backbone)),
+      backboneDigest_(backbone.digest),
+      backboneFrame_(transport::share(protocols::encodeFrame(
+          protocols::BackboneData{std::move(backbone.digest), std::move(backbone.bytes)}, 0, 0))),
       params_(std::move(initialParameters)),
       server_(params_.size(), options_.server),
       updates_(params_.size()) {
@@ -48,9 +51,9 @@ std::size_t RoundEngine::readyParticipants() const {
   return static_cast<std::size_t>(std::count_if(peers_.begin(), peers_.end(), [](auto& p) { return p.second.ready; }));
 }
 
-bool RoundEngine::sendTo(const std::string& name, const std::string& frame) {
+bool RoundEngine::sendTo(const std::string& name, const transport::SharedFrame& frame) {
   bool ok = hub_.send(name, frame, kSendTimeout);
-  if (ok) bytesDown_ += frame.size();
+  if (ok) bytesDown_ += frame->size();
   return ok;
 }
 
@@ -60,6 +63,7 @@ bool RoundEngine::pump(Clock::time_point deadline, const std::function<bool()>& 
     if (now >= deadline) return false;
     auto wait = std::min<transport::Millis>(kPumpSlice, std::chrono::duration_cast<transport::Millis>(deadline - now));
     if (auto in = hub_.receive(wait)) handle(*in);
+    grantUploads();
   }
   return true;
 }
@@ -67,8 +71,9 @@ bool RoundEngine::pump(Clock::time_point deadline, const std::function<bool()>& 
 void RoundEngine::handle(const transport::Incoming& in) {
   // Malformed input from one peer is logged and dropped; the others are served on.
   try {
-    auto header = protocols::decodeFrameHeader(in.frame, options_.limits);
-    std::string_view payload = std::string_view(in.frame).substr(protocols::kFrameHeaderSize);
+    const std::string_view frame = in.frame.bytes();
+    auto header = protocols::decodeFrameHeader(frame, options_.limits);
+    std::string_view payload = frame.substr(protocols::kFrameHeaderSize);
     switch (header.type) {
       case MessageType::kHello: {
         auto hello = protocols::decodePayload<protocols::Hello>(header, payload);
@@ -83,22 +88,8 @@ void RoundEngine::handle(const transport::Incoming& in) {
         peers_.erase(in.peer);
         spdlog::info("participant {} left", in.peer);
         return;
-      case MessageType::kUpdate: {
-        auto it = awaitingUpdate_.find(in.peer);
-        if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingUpdate_.end() || !it->second) {
-          spdlog::warn("dropping update from {} for round {} (not awaited)", in.peer, header.round);
-          return;
-        }
-        auto update = protocols::decodePayload<protocols::Update>(header, payload);
-        protocols::validate(update);
-        FEDTL_ENFORCE(update.delta.size() == params_.size(), DecodeError, "update has ", update.delta.size(),
-                      " values, the model has ", params_.size());
-        updates_.add(update.delta, static_cast<double>(update.trainSamples));
-        lossSum_ += update.trainLoss * static_cast<double>(update.trainSamples);
-        bytesUp_ += in.frame.size();
-        it->second = false;
-        return;
-      }
+      case MessageType::kUploadReady: onUploadReady(in.peer, header); return;
+      case MessageType::kUpdate: onUpdate(in.peer, header, payload, frame.size()); return;
       case MessageType::kEvalResult: {
         auto it = awaitingEval_.find(in.peer);
         if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingEval_.end() || !it->second) return;
@@ -106,7 +97,7 @@ void RoundEngine::handle(const transport::Incoming& in) {
         protocols::validate(result);
         evalAccuracySum_ += result.accuracy * static_cast<double>(result.testSamples);
         evalSamples_ += static_cast<double>(result.testSamples);
-        bytesUp_ += in.frame.size();
+        bytesUp_ += frame.size();
         it->second = false;
         return;
       }
@@ -118,17 +109,73 @@ void RoundEngine::handle(const transport::Incoming& in) {
   }
 }
 
+void RoundEngine::onUploadReady(const std::string& name, const protocols::FrameHeader& header) {
+  protocols::decodePayload<protocols::UploadReady>(header, {});
+  auto it = awaitingUpdate_.find(name);
+  if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingUpdate_.end() || !it->second) return;
+  if (uploadGrants_.count(name) || std::find(uploadQueue_.begin(), uploadQueue_.end(), name) != uploadQueue_.end())
+    return;
+  uploadQueue_.push_back(name);
+  grantUploads();
+}
+
+void RoundEngine::grantUploads() {
+  const auto now = Clock::now();
+  for (auto it = uploadGrants_.begin(); it != uploadGrants_.end();) {
+    if (now - it->second < options_.uploadTimeout) {
+      ++it;
+      continue;
+    }
+    spdlog::warn("round {}: granted upload from {} did not arrive in time; its slot goes to the next", stageRound_,
+                 it->first);
+    it = uploadGrants_.erase(it);
+  }
+  // The window counts whole updates: at least one is always in flight.
+  const std::uint64_t updateBytes = params_.size() * sizeof(float) + protocols::kFrameHeaderSize + 24;
+  const std::size_t slots = std::max<std::uint64_t>(1, options_.uploadWindowBytes / updateBytes);
+  while (!uploadQueue_.empty() && uploadGrants_.size() < slots) {
+    std::string name = std::move(uploadQueue_.front());
+    uploadQueue_.pop_front();
+    auto grant = transport::share(protocols::encodeFrame(protocols::UploadGrant{}, stageRound_, 0));
+    if (sendTo(name, grant)) uploadGrants_[name] = now;
+  }
+}
+
+void RoundEngine::onUpdate(const std::string& name, const protocols::FrameHeader& header, std::string_view payload,
+                           std::size_t frameBytes) {
+  auto it = awaitingUpdate_.find(name);
+  if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingUpdate_.end() || !it->second) {
+    spdlog::warn("dropping update from {} for round {} (not awaited)", name, header.round);
+    return;
+  }
+  uploadGrants_.erase(name);
+  auto update = protocols::decodeUpdateView(header, payload);
+  FEDTL_ENFORCE(update.size() == params_.size(), DecodeError, "update has ", update.size(), " values, the model has ",
+                params_.size());
+  const auto weight = static_cast<double>(update.trainSamples);
+  if (options_.aggregation.streaming()) {
+    updates_.addPacked(update.delta.data(), update.size(), weight);
+  } else {
+    std::vector<float> delta(update.size());
+    std::memcpy(delta.data(), update.delta.data(), update.delta.size());
+    robustUpdates_.push_back(std::move(delta));
+  }
+  lossSum_ += update.trainLoss * weight;
+  lossWeight_ += weight;
+  bytesUp_ += frameBytes;
+  it->second = false;
+}
+
 void RoundEngine::onHello(const std::string& name, const protocols::Hello& hello) {
   auto [it, fresh] = peers_.try_emplace(name);
   Peer& peer = it->second;
   const bool wasReady = peer.ready;
   if (fresh) peer.id = nextId_++;
   peer.trainSamples = hello.trainSamples;
-  const bool cached = hello.cachedBackbone == backbone_.digest;
-  protocols::Welcome welcome{peer.id, backbone_.digest, !cached};
-  if (!sendTo(name, protocols::encodeFrame(welcome, 0, 0))) return;
-  if (!cached && !sendTo(name, protocols::encodeFrame(protocols::BackboneData{backbone_.digest, backbone_.bytes}, 0, 0)))
-    return;
+  const bool cached = hello.cachedBackbone == backboneDigest_;
+  protocols::Welcome welcome{peer.id, backboneDigest_, !cached};
+  if (!sendTo(name, transport::share(protocols::encodeFrame(welcome, 0, 0)))) return;
+  if (!cached && !sendTo(name, backboneFrame_)) return;
   peer.ready = true;
   if (wasReady && cached) return;  // a periodic hello from a participant we already serve
   spdlog::info("participant {} (id {}) {}, {} training samples{}", name, peer.id, fresh ? "joined" : "rejoined",
@@ -155,14 +202,18 @@ bool RoundEngine::runRound(RoundMetrics& m) {
   if (m.retries == 0) {
     stageRound_ = m.round;
     updates_.reset();
-    lossSum_ = 0;
+    robustUpdates_.clear();
+    lossSum_ = lossWeight_ = 0;
     awaitingUpdate_.clear();
+    uploadQueue_.clear();
+    uploadGrants_.clear();
   }
   // A retry keeps the updates already in (the round's parameters have not changed) and asks
   // again only those selected participants that have not answered; late answers still count.
   protocols::RoundStart start{options_.train, params_};
   start.config.seed = options_.train.seed + static_cast<std::uint64_t>(m.round);
-  const std::string frame = protocols::encodeFrame(start, static_cast<std::uint64_t>(m.round), 0);
+  const auto frame = transport::share(protocols::encodeFrame(start, static_cast<std::uint64_t>(m.round), 0));
+  start.parameters = {};
   for (const auto& name : ready) {
     auto it = awaitingUpdate_.find(name);
     if (it != awaitingUpdate_.end() && !it->second) continue;  // already answered this round
@@ -175,7 +226,7 @@ bool RoundEngine::runRound(RoundMetrics& m) {
     return std::none_of(awaitingUpdate_.begin(), awaitingUpdate_.end(), [](auto& a) { return a.second; });
   });
   m.trainSeconds = std::chrono::duration<double>(Clock::now() - trainStart).count();
-  m.received = updates_.count();
+  m.received = options_.aggregation.streaming() ? updates_.count() : robustUpdates_.size();
   for (auto& [name, waiting] : awaitingUpdate_)
     if (waiting) spdlog::warn("round {}: no update from {} before the deadline", m.round, name);
   if (m.received < options_.minParticipants) {
@@ -183,9 +234,9 @@ bool RoundEngine::runRound(RoundMetrics& m) {
                  options_.minParticipants);
     return false;
   }
-  auto mean = updates_.mean();
-  server_.apply(params_, mean);
-  m.trainLoss = lossSum_ / updates_.totalWeight();
+  server_.apply(params_, options_.aggregation.streaming() ? updates_.mean() : options_.aggregation.robust(robustUpdates_));
+  robustUpdates_.clear();
+  m.trainLoss = lossSum_ / lossWeight_;
 
   auto evalStart = Clock::now();
   if (options_.federatedEvaluation) evaluateFederated(ready, m);
@@ -197,8 +248,8 @@ bool RoundEngine::runRound(RoundMetrics& m) {
 void RoundEngine::evaluateFederated(const std::vector<std::string>& selected, RoundMetrics& m) {
   awaitingEval_.clear();
   evalAccuracySum_ = evalSamples_ = 0;
-  const std::string frame =
-      protocols::encodeFrame(protocols::EvalRequest{params_}, static_cast<std::uint64_t>(m.round), 0);
+  const auto frame =
+      transport::share(protocols::encodeFrame(protocols::EvalRequest{params_}, static_cast<std::uint64_t>(m.round), 0));
   for (const auto& name : selected)
     if (sendTo(name, frame)) awaitingEval_[name] = true;
   pump(Clock::now() + options_.stageTimeout, [&] {
@@ -223,7 +274,8 @@ void RoundEngine::run() {
     m.totalSeconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (onRound_) onRound_(m, params_);
   }
-  for (auto& [name, peer] : peers_) hub_.send(name, protocols::encodeFrame(protocols::Bye{"training finished"}, 0, 0), kSendTimeout);
+  const auto bye = transport::share(protocols::encodeFrame(protocols::Bye{"training finished"}, 0, 0));
+  for (auto& [name, peer] : peers_) hub_.send(name, bye, kSendTimeout);
 }
 
 }  // namespace fedtl::coordinator

@@ -3,14 +3,19 @@
 // evaluation and checkpointing are callbacks.
 //
 // Each round: wait for enough participants, select a fraction of them, send the global
-// trainable parameters with the training config, fold updates into a running weighted sum as
-// they arrive until all are in or the stage deadline passes, then aggregate and apply the
-// server optimiser if at least the minimum arrived; otherwise retry the round with a fresh
-// selection. No wait is without a deadline.
+// trainable parameters with the training config (one shared buffer for all), fold updates into
+// a running weighted sum as they arrive until all are in or the stage deadline passes, then
+// aggregate and apply the server optimiser if at least the minimum arrived; otherwise retry
+// the round with a fresh selection. No wait is without a deadline.
+//
+// Memory stays O(model size) whatever the number of participants: a participant announces its
+// finished update and uploads it only when granted, and grants are issued while the updates in
+// flight fit the upload window; each arriving update is summed straight from its frame.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <string>
@@ -31,7 +36,10 @@ struct EngineOptions {
   transport::Millis stageTimeout{60000};  // for the updates of one round
   int maxRetriesPerRound = 3;           // then the run stops with an error, never hangs
   protocols::TrainConfig train;
+  AggregationOptions aggregation;        // robust kinds hold every update: plaintext only
   ServerOptimizerOptions server;
+  std::uint64_t uploadWindowBytes = 64ull << 20;  // updates in flight at once (at least one)
+  transport::Millis uploadTimeout{30000};         // a granted upload that does not come frees its slot
   std::uint64_t seed = 0;
   bool federatedEvaluation = true;
   protocols::FrameLimits limits;
@@ -39,7 +47,7 @@ struct EngineOptions {
 
 struct Backbone {
   std::string digest;  // hex SHA-256 of the checkpoint file
-  std::string bytes;   // the checkpoint file
+  std::string bytes;   // the checkpoint file (moved into the one encoded frame every peer shares)
 };
 
 struct RoundMetrics {
@@ -88,13 +96,18 @@ class RoundEngine {
   bool pump(Clock::time_point deadline, const std::function<bool()>& done);
   void handle(const transport::Incoming& in);
   void onHello(const std::string& name, const protocols::Hello& hello);
-  bool sendTo(const std::string& name, const std::string& frame);
+  bool sendTo(const std::string& name, const transport::SharedFrame& frame);
+  void onUpdate(const std::string& name, const protocols::FrameHeader& header, std::string_view payload,
+                std::size_t frameBytes);
+  void onUploadReady(const std::string& name, const protocols::FrameHeader& header);
+  void grantUploads();
   bool runRound(RoundMetrics& metrics);
   void evaluateFederated(const std::vector<std::string>& selected, RoundMetrics& metrics);
 
   transport::Hub& hub_;
   EngineOptions options_;
-  Backbone backbone_;
+  std::string backboneDigest_;
+  transport::SharedFrame backboneFrame_;
   std::vector<float> params_;
   ServerOptimizer server_;
   Evaluator central_;
@@ -106,8 +119,11 @@ class RoundEngine {
   // The stage in progress: which updates and evaluations are awaited, and their sums.
   std::int64_t stageRound_ = 0;
   std::map<std::string, bool> awaitingUpdate_, awaitingEval_;
+  std::deque<std::string> uploadQueue_;                   // ready to upload, not yet granted
+  std::map<std::string, Clock::time_point> uploadGrants_;  // granted, update not yet in
   WeightedSum updates_;
-  double lossSum_ = 0, evalAccuracySum_ = 0, evalSamples_ = 0;
+  std::vector<std::vector<float>> robustUpdates_;          // robust aggregation only
+  double lossSum_ = 0, lossWeight_ = 0, evalAccuracySum_ = 0, evalSamples_ = 0;
   std::uint64_t bytesUp_ = 0, bytesDown_ = 0;
 };
 

@@ -17,6 +17,11 @@ using protocols::MessageType;
 ParticipantSession::ParticipantSession(transport::Link& link, LocalTrainer& trainer, SessionOptions options)
     : link_(link), trainer_(trainer), options_(std::move(options)) {}
 
+// The update waits here until the coordinator grants the upload (its flow control).
+void ParticipantSession::announceUpdate() {
+  link_.send(protocols::encodeFrame(protocols::UploadReady{}, lastRound_, id_), options_.sendTimeout);
+}
+
 void ParticipantSession::sayHello() {
   protocols::Hello hello{link_.name(), trainer_.cachedBackbone(), trainer_.trainSamples()};
   link_.send(protocols::encodeFrame(hello, 0, id_), options_.sendTimeout);
@@ -37,7 +42,7 @@ SessionReport ParticipantSession::run(const std::function<bool()>& stop) {
     }
     lastHeard = Clock::now();
     try {
-      handle(*frame, report);
+      handle(frame->bytes(), report);
     } catch (const Error& e) {
       spdlog::warn("{}: rejected frame from the coordinator: {}", link_.name(), e.what());
       if (!haveBackbone_) sayHello();  // ask for the backbone again rather than sit idle
@@ -47,10 +52,10 @@ SessionReport ParticipantSession::run(const std::function<bool()>& stop) {
   return report;
 }
 
-void ParticipantSession::handle(const std::string& frame, SessionReport& report) {
+void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
   auto header = protocols::decodeFrameHeader(frame, options_.limits);
   FEDTL_ENFORCE(header.sender == 0, protocols::DecodeError, "frame does not come from the coordinator");
-  std::string_view payload = std::string_view(frame).substr(protocols::kFrameHeaderSize);
+  std::string_view payload = frame.substr(protocols::kFrameHeaderSize);
   switch (header.type) {
     case MessageType::kWelcome: {
       auto w = protocols::decodePayload<protocols::Welcome>(header, payload);
@@ -73,7 +78,7 @@ void ParticipantSession::handle(const std::string& frame, SessionReport& report)
       FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "round start before a verified backbone; ignored");
       auto startDigest = crypto::toHex(crypto::sha256(payload.data(), payload.size()));
       if (header.round == lastRound_ && startDigest == lastStartDigest_ && !lastUpdate_.empty()) {
-        link_.send(lastUpdate_, options_.sendTimeout);
+        announceUpdate();
         return;
       }
       auto start = protocols::decodePayload<protocols::RoundStart>(header, payload);
@@ -82,8 +87,15 @@ void ParticipantSession::handle(const std::string& frame, SessionReport& report)
       lastRound_ = header.round;
       lastStartDigest_ = startDigest;
       lastUpdate_ = protocols::encodeFrame(update, header.round, id_);
-      link_.send(lastUpdate_, options_.sendTimeout);
+      update = {};
+      announceUpdate();
       ++report.roundsTrained;
+      return;
+    }
+    case MessageType::kUploadGrant: {
+      protocols::decodePayload<protocols::UploadGrant>(header, payload);
+      if (header.round != lastRound_ || lastUpdate_.empty()) return;  // a grant for an older round
+      link_.send(lastUpdate_, options_.sendTimeout);
       return;
     }
     case MessageType::kEvalRequest: {

@@ -2,7 +2,8 @@
 // training itself is behind LocalTrainer. The session says hello (with the digest of the
 // backbone it has cached), takes the backbone if the coordinator sends one (refusing bytes
 // whose SHA-256 differs from the announced digest), then answers round starts with updates
-// and evaluation requests with metrics until the coordinator says goodbye. While it hears
+// (announced first, uploaded when the coordinator grants it) and evaluation requests with
+// metrics until the coordinator says goodbye. While it hears
 // nothing it says hello again now and then, so a restarted coordinator finds it.
 #pragma once
 
@@ -50,7 +51,8 @@ class ParticipantSession {
 
  private:
   void sayHello();
-  void handle(const std::string& frame, SessionReport& report);
+  void announceUpdate();
+  void handle(std::string_view frame, SessionReport& report);
 
   transport::Link& link_;
   LocalTrainer& trainer_;

@@ -17,7 +17,7 @@ T get(const char* at) {
 }
 
 bool knownType(std::uint16_t t) {
-  return t >= static_cast<std::uint16_t>(MessageType::kHello) && t <= static_cast<std::uint16_t>(MessageType::kBye);
+  return t >= static_cast<std::uint16_t>(MessageType::kHello) && t <= static_cast<std::uint16_t>(kLastMessageType);
 }
 
 }  // namespace
@@ -32,6 +32,8 @@ const char* messageTypeName(MessageType type) {
     case MessageType::kEvalRequest: return "eval-request";
     case MessageType::kEvalResult: return "eval-result";
     case MessageType::kHeartbeat: return "heartbeat";
+    case MessageType::kUploadReady: return "upload-ready";
+    case MessageType::kUploadGrant: return "upload-grant";
     case MessageType::kBye: return "bye";
   }
   return "unknown";

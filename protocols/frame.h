@@ -32,7 +32,10 @@ enum class MessageType : std::uint16_t {
   kEvalResult = 7,   // participant -> coordinator: local test metrics
   kHeartbeat = 8,    // either way: liveness
   kBye = 9,          // either way: orderly shutdown, with a reason
+  kUploadReady = 10,  // participant -> coordinator: my update for this round is ready
+  kUploadGrant = 11,  // coordinator -> participant: send it now (upload flow control)
 };
+inline constexpr MessageType kLastMessageType = MessageType::kUploadGrant;
 
 const char* messageTypeName(MessageType type);
 

@@ -1,6 +1,7 @@
 #include "protocols/messages.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace fedtl::protocols {
 namespace {
@@ -44,6 +45,29 @@ void validate(const Update& m) {
   FEDTL_ENFORCE(m.trainSamples > 0, DecodeError, "update from zero training samples");
   FEDTL_ENFORCE(std::isfinite(m.trainLoss), DecodeError, "update has a non-finite loss");
   for (float v : m.delta) FEDTL_ENFORCE(std::isfinite(v), DecodeError, "update holds a non-finite value");
+}
+
+UpdateView decodeUpdateView(const FrameHeader& header, std::string_view payload) {
+  FEDTL_ENFORCE(header.type == MessageType::kUpdate, DecodeError, "expected an update message, got ",
+                messageTypeName(header.type));
+  FEDTL_ENFORCE(payload.size() == header.payloadSize, DecodeError, "payload is ", payload.size(),
+                " bytes but the header says ", header.payloadSize);
+  // The same layout Update::serialize writes: samples, loss, then the delta's length and values.
+  UpdateView view;
+  std::uint64_t count = 0;
+  WireInputArchive ar(payload);
+  ar(view.trainSamples, view.trainLoss, count);
+  FEDTL_ENFORCE(count <= ar.remaining() / sizeof(float) && ar.remaining() == count * sizeof(float), DecodeError,
+                "update announces ", count, " values but carries ", ar.remaining(), " bytes");
+  view.delta = payload.substr(payload.size() - ar.remaining());
+  FEDTL_ENFORCE(view.trainSamples > 0, DecodeError, "update from zero training samples");
+  FEDTL_ENFORCE(std::isfinite(view.trainLoss), DecodeError, "update has a non-finite loss");
+  for (std::size_t i = 0; i < count; ++i) {
+    float v;
+    std::memcpy(&v, view.delta.data() + i * sizeof(float), sizeof v);
+    FEDTL_ENFORCE(std::isfinite(v), DecodeError, "update holds a non-finite value at index ", i);
+  }
+  return view;
 }
 
 void validate(const EvalResult& m) {

@@ -88,6 +88,31 @@ struct Update {
   }
 };
 
+// An update decoded in place: the delta stays in the frame's bytes, to be folded straight into
+// the coordinator's running sum, so a large update is never held twice.
+struct UpdateView {
+  std::uint64_t trainSamples = 0;
+  double trainLoss = 0;
+  std::string_view delta;  // little-endian float32 values
+  std::size_t size() const { return delta.size() / sizeof(float); }
+};
+// Decodes and validates (as validate(Update) does) the payload of an update frame.
+UpdateView decodeUpdateView(const FrameHeader& header, std::string_view payload);
+
+// Upload flow control: a participant announces a finished update and sends it only when
+// granted, so the coordinator bounds the bytes in flight towards it (see docs/protocol.md).
+struct UploadReady {
+  static constexpr MessageType kType = MessageType::kUploadReady;
+  template <class A>
+  void serialize(A&) {}
+};
+
+struct UploadGrant {
+  static constexpr MessageType kType = MessageType::kUploadGrant;
+  template <class A>
+  void serialize(A&) {}
+};
+
 struct EvalRequest {
   static constexpr MessageType kType = MessageType::kEvalRequest;
   std::vector<float> parameters;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,9 +17,30 @@ namespace fedtl::transport {
 
 using Millis = std::chrono::milliseconds;
 
+// A frame to send, shared rather than copied: one round's parameters go to every selected
+// participant from a single buffer, so a broadcast costs one model size, not one per peer.
+using SharedFrame = std::shared_ptr<const std::string>;
+inline SharedFrame share(std::string frame) { return std::make_shared<const std::string>(std::move(frame)); }
+
+// A received frame. It keeps alive whatever buffer the transport filled instead of copying
+// the bytes out, so a large update is held once while it is decoded.
+class Frame {
+ public:
+  Frame() = default;
+  explicit Frame(std::string bytes) : Frame(share(std::move(bytes))) {}
+  explicit Frame(SharedFrame bytes) : view_(*bytes), owner_(std::move(bytes)) {}
+  Frame(std::shared_ptr<const void> owner, std::string_view bytes) : view_(bytes), owner_(std::move(owner)) {}
+  std::string_view bytes() const { return view_; }
+  std::size_t size() const { return view_.size(); }
+
+ private:
+  std::string_view view_;
+  std::shared_ptr<const void> owner_;
+};
+
 struct Incoming {
-  std::string peer;   // the participant's name
-  std::string frame;  // one whole frame
+  std::string peer;  // the participant's name
+  Frame frame;       // one whole frame
 };
 
 class Hub {
@@ -26,9 +48,9 @@ class Hub {
   virtual ~Hub() = default;
   // The address participants dial (for tcp, with the port actually bound).
   virtual std::string endpoint() const = 0;
-  // Queues a frame for peer. False when the peer is not connected or its queue stays full
-  // for `timeout`: a slow or absent participant never blocks the coordinator for longer.
-  virtual bool send(const std::string& peer, std::string_view frame, Millis timeout) = 0;
+  // Queues a frame for peer without copying it. False when the peer is not connected or its
+  // queue stays full for `timeout`: a slow or absent participant never blocks for longer.
+  virtual bool send(const std::string& peer, SharedFrame frame, Millis timeout) = 0;
   // The next frame from any participant, or nothing after `timeout`.
   virtual std::optional<Incoming> receive(Millis timeout) = 0;
 };
@@ -38,7 +60,7 @@ class Link {
   virtual ~Link() = default;
   virtual const std::string& name() const = 0;
   virtual bool send(std::string_view frame, Millis timeout) = 0;
-  virtual std::optional<std::string> receive(Millis timeout) = 0;
+  virtual std::optional<Frame> receive(Millis timeout) = 0;
 };
 
 // Socket options shared by implementations that have them.

@@ -90,5 +90,21 @@ TEST(Robust, MultiKrumRejectsByzantineUpdates) {
   EXPECT_THROW(multiKrum(u, 3, 1), ConfigError);  // needs n > 2f + 2
 }
 
+TEST(Aggregation, OptionsParseEveryKindAndRefuseNonsense) {
+  using Kind = AggregationOptions::Kind;
+  EXPECT_EQ(AggregationOptions::parse("mean").kind, Kind::kWeightedMean);
+  EXPECT_TRUE(AggregationOptions::parse("mean").streaming());
+  EXPECT_EQ(AggregationOptions::parse("median").kind, Kind::kMedian);
+  EXPECT_DOUBLE_EQ(AggregationOptions::parse("trimmed-mean:0.2").trimFraction, 0.2);
+  auto krum = AggregationOptions::parse("multi-krum:2:3");
+  EXPECT_EQ(krum.byzantine, 2u);
+  EXPECT_EQ(krum.select, 3u);
+  for (const char* bad : {"avg", "median:3", "trimmed-mean:0.5", "trimmed-mean:x", "multi-krum:1.5", "multi-krum:1:0"})
+    EXPECT_THROW(AggregationOptions::parse(bad), ConfigError) << bad;
+  std::vector<std::vector<float>> u = {{1.0f}, {2.0f}, {1000.0f}};
+  EXPECT_FLOAT_EQ(AggregationOptions::parse("median").robust(u)[0], 2.0f);
+  EXPECT_THROW(AggregationOptions::parse("mean").robust(u), ConfigError);
+}
+
 }  // namespace
 }  // namespace fedtl::coordinator

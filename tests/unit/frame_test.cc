@@ -65,6 +65,30 @@ TEST(Messages, EveryMessageRoundTrips) {
   EXPECT_EQ(roundTrip(Bye{"shutdown"}).reason, "shutdown");
 }
 
+TEST(Messages, UpdateViewReadsTheEncodedUpdateInPlace) {
+  Update u{12, 0.25, {1.5f, -2.0f, 3.0f}};
+  const std::string frame = encodeFrame(u, 4, 2);
+  auto header = decodeFrameHeader(frame, {});
+  auto payload = std::string_view(frame).substr(kFrameHeaderSize);
+  auto view = decodeUpdateView(header, payload);
+  EXPECT_EQ(view.trainSamples, 12u);
+  EXPECT_DOUBLE_EQ(view.trainLoss, 0.25);
+  ASSERT_EQ(view.size(), 3u);
+  std::vector<float> values(3);
+  std::memcpy(values.data(), view.delta.data(), view.delta.size());
+  EXPECT_EQ(values, u.delta);
+
+  // A count that disagrees with the bytes, a non-finite value, zero samples: refused.
+  std::string lying(payload);
+  lying[16] = 4;  // the delta's length prefix
+  EXPECT_THROW(decodeUpdateView(header, lying), DecodeError);
+  EXPECT_THROW(decodeUpdateView(header, payload.substr(0, payload.size() - 1)), DecodeError);
+  for (const Update& bad : {Update{12, 0.25, {std::nanf("")}}, Update{0, 0.25, {1.0f}}}) {
+    const std::string f = encodeFrame(bad, 4, 2);
+    EXPECT_THROW(decodeUpdateView(decodeFrameHeader(f, {}), std::string_view(f).substr(kFrameHeaderSize)), DecodeError);
+  }
+}
+
 TEST(Frame, HeaderRejectsEachKindOfBadFrame) {
   std::string frame = encodeFrame(Bye{"x"}, 1, 1);
   FrameLimits limits;

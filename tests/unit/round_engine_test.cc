@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <thread>
 
 #include "protocols/checkpoint_format.h"
@@ -110,10 +111,11 @@ TEST(RoundEngine, SilentParticipantCostsOneStageDeadline) {
   coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f});
   coordinator::RoundMetrics seen;
   engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) { seen = m; });
-  RunningParticipant a(hub, "a", {1.0f}, 10), b(hub, "b", {3.0f}, 10);
-  // A participant that says hello and then never answers.
+  // A participant that says hello and then never answers; its hello is queued first, so it
+  // is ready when the round selects.
   auto silent = hub.connect("silent");
   silent->send(protocols::encodeFrame(protocols::Hello{"silent", testBackbone().digest, 10}, 0, 0), 1000ms);
+  RunningParticipant a(hub, "a", {1.0f}, 10), b(hub, "b", {3.0f}, 10);
   auto start = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(100ms);
   engine.run();
@@ -151,6 +153,64 @@ TEST(RoundEngine, GarbageFramesAreDroppedAndTheRoundCompletes) {
   EXPECT_EQ(engine.readyParticipants(), 2u);
 }
 
+TEST(RoundEngine, RobustAggregationIgnoresAnOutlier) {
+  transport::InprocHub hub;
+  auto options = fastOptions();
+  options.rounds = 1;
+  options.minParticipants = 3;
+  options.aggregation = coordinator::AggregationOptions::parse("median");
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f});
+  RunningParticipant a(hub, "a", {1.0f}, 10), b(hub, "b", {2.0f}, 10), c(hub, "c", {1000.0f}, 10);
+  engine.run();
+  EXPECT_FLOAT_EQ(engine.parameters()[0], 2.0f);
+}
+
+// The next frame of `type` a hand-driven participant receives, skipping others.
+std::optional<protocols::FrameHeader> nextOfType(transport::Link& link, protocols::MessageType type,
+                                                 std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto frame = link.receive(50ms);
+    if (!frame) continue;
+    auto header = protocols::decodeFrameHeader(frame->bytes(), {});
+    if (header.type == type) return header;
+  }
+  return std::nullopt;
+}
+
+TEST(RoundEngine, UploadsAreGrantedWithinTheWindow) {
+  transport::InprocHub hub;
+  auto options = fastOptions();
+  options.rounds = 1;
+  options.minParticipants = 3;
+  options.federatedEvaluation = false;
+  options.uploadWindowBytes = 1;  // smaller than one update: one upload at a time
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f, 0.0f});
+  std::vector<std::unique_ptr<transport::Link>> links;
+  for (const char* name : {"a", "b", "c"}) {
+    links.push_back(hub.connect(name));
+    links.back()->send(protocols::encodeFrame(protocols::Hello{name, testBackbone().digest, 10}, 0, 0), 1000ms);
+  }
+  std::thread run([&] { engine.run(); });
+  for (auto& link : links) {
+    ASSERT_TRUE(nextOfType(*link, protocols::MessageType::kRoundStart, 5000ms).has_value());
+    link->send(protocols::encodeFrame(protocols::UploadReady{}, 1, 1), 1000ms);
+  }
+  // Exactly one grant at a time; each update that arrives frees the slot for the next.
+  for (int uploaded = 0; uploaded < 3; ++uploaded) {
+    std::vector<transport::Link*> granted;
+    for (auto& link : links)
+      if (link && nextOfType(*link, protocols::MessageType::kUploadGrant, 300ms)) granted.push_back(link.get());
+    ASSERT_EQ(granted.size(), 1u) << "after " << uploaded << " uploads";
+    granted[0]->send(protocols::encodeFrame(protocols::Update{10, 0.1, {1.0f, 2.0f}}, 1, 1), 1000ms);
+    for (auto& link : links)
+      if (link.get() == granted[0]) link.reset();
+  }
+  run.join();
+  EXPECT_FLOAT_EQ(engine.parameters()[0], 1.0f);
+  EXPECT_FLOAT_EQ(engine.parameters()[1], 2.0f);
+}
+
 TEST(ParticipantSession, RefusesABackboneThatDoesNotMatchItsDigest) {
   transport::InprocHub hub;
   FakeTrainer trainer({1.0f}, 5);
@@ -162,14 +222,14 @@ TEST(ParticipantSession, RefusesABackboneThatDoesNotMatchItsDigest) {
   });
   ASSERT_TRUE(hub.receive(2000ms).has_value());  // hello
   auto backbone = testBackbone();
-  hub.send("p", protocols::encodeFrame(protocols::Welcome{1, backbone.digest, true}, 0, 0), 1000ms);
-  hub.send("p", protocols::encodeFrame(protocols::BackboneData{backbone.digest, "tampered bytes"}, 0, 0), 1000ms);
+  hub.send("p", transport::share(protocols::encodeFrame(protocols::Welcome{1, backbone.digest, true}, 0, 0)), 1000ms);
+  hub.send("p", transport::share(protocols::encodeFrame(protocols::BackboneData{backbone.digest, "tampered bytes"}, 0, 0)), 1000ms);
   // A round start must now be refused: no verified backbone, so no update comes back; the
   // participant says hello again to ask for the backbone anew.
-  hub.send("p", protocols::encodeFrame(protocols::RoundStart{{}, {0.0f}}, 1, 0), 1000ms);
+  hub.send("p", transport::share(protocols::encodeFrame(protocols::RoundStart{{}, {0.0f}}, 1, 0)), 1000ms);
   int hellos = 0;
   while (auto reply = hub.receive(500ms)) {
-    auto header = protocols::decodeFrameHeader(reply->frame, {});
+    auto header = protocols::decodeFrameHeader(reply->frame.bytes(), {});
     EXPECT_EQ(header.type, protocols::MessageType::kHello);
     ++hellos;
   }

@@ -45,12 +45,12 @@ TEST_P(TransportTest, RoundTripBothWays) {
   auto in = f.hub->receive(5000ms);
   ASSERT_TRUE(in.has_value());
   EXPECT_EQ(in->peer, "alice");
-  EXPECT_EQ(in->frame, "hello");
+  EXPECT_EQ(in->frame.bytes(), "hello");
   std::string big(200000, '\x07');
-  ASSERT_TRUE(f.hub->send("alice", big, 1000ms));
+  ASSERT_TRUE(f.hub->send("alice", transport::share(big), 1000ms));
   auto back = link->receive(5000ms);
   ASSERT_TRUE(back.has_value());
-  EXPECT_EQ(*back, big);
+  EXPECT_EQ(back->bytes(), big);
 }
 
 TEST_P(TransportTest, ManyParticipantsAreToldApart) {
@@ -62,12 +62,12 @@ TEST_P(TransportTest, ManyParticipantsAreToldApart) {
   for (int i = 0; i < 5; ++i) {
     auto in = f.hub->receive(5000ms);
     ASSERT_TRUE(in.has_value());
-    EXPECT_EQ("p" + in->frame, in->peer);
+    EXPECT_EQ("p" + std::string(in->frame.bytes()), in->peer);
     seen.insert(in->peer);
   }
   EXPECT_EQ(seen.size(), 5u);
-  for (int i = 4; i >= 0; --i) ASSERT_TRUE(f.hub->send("p" + std::to_string(i), "to" + std::to_string(i), 1000ms));
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(links[static_cast<std::size_t>(i)]->receive(5000ms), "to" + std::to_string(i));
+  for (int i = 4; i >= 0; --i) ASSERT_TRUE(f.hub->send("p" + std::to_string(i), transport::share("to" + std::to_string(i)), 1000ms));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(links[static_cast<std::size_t>(i)]->receive(5000ms).value_or(transport::Frame()).bytes(), "to" + std::to_string(i));
 }
 
 TEST_P(TransportTest, WaitsEndAtTheirTimeout) {
@@ -77,7 +77,7 @@ TEST_P(TransportTest, WaitsEndAtTheirTimeout) {
   EXPECT_FALSE(f.hub->receive(100ms).has_value());
   EXPECT_FALSE(link->receive(100ms).has_value());
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
-  EXPECT_FALSE(f.hub->send("nobody", "x", 100ms)) << "unknown peers are refused, not queued forever";
+  EXPECT_FALSE(f.hub->send("nobody", transport::share("x"), 100ms)) << "unknown peers are refused, not queued forever";
 }
 
 TEST_P(TransportTest, ReconnectingParticipantKeepsItsName) {
@@ -85,16 +85,16 @@ TEST_P(TransportTest, ReconnectingParticipantKeepsItsName) {
   {
     auto first = f.connect("carol");
     ASSERT_TRUE(first->send("one", 1000ms));
-    ASSERT_EQ(f.hub->receive(5000ms)->frame, "one");
+    ASSERT_EQ(f.hub->receive(5000ms)->frame.bytes(), "one");
   }
   auto second = f.connect("carol");
   ASSERT_TRUE(second->send("two", 1000ms));
   auto in = f.hub->receive(5000ms);
   ASSERT_TRUE(in.has_value());
   EXPECT_EQ(in->peer, "carol");
-  EXPECT_EQ(in->frame, "two");
-  ASSERT_TRUE(f.hub->send("carol", "welcome back", 1000ms));
-  EXPECT_EQ(second->receive(5000ms), "welcome back");
+  EXPECT_EQ(in->frame.bytes(), "two");
+  ASSERT_TRUE(f.hub->send("carol", transport::share("welcome back"), 1000ms));
+  EXPECT_EQ(second->receive(5000ms).value_or(transport::Frame()).bytes(), "welcome back");
 }
 
 std::string fixtureName(const ::testing::TestParamInfo<std::function<Fixture()>>&) { return "loopback"; }
@@ -114,7 +114,7 @@ TEST(ZmqTransport, OversizedFrameDropsOnlyThatConnection) {
   auto in = hub.receive(5000ms);
   ASSERT_TRUE(in.has_value());
   EXPECT_EQ(in->peer, "dave");
-  EXPECT_EQ(in->frame, "fine");
+  EXPECT_EQ(in->frame.bytes(), "fine");
   EXPECT_FALSE(hub.receive(300ms).has_value()) << "the oversized frame must never be delivered";
 }
 

@@ -50,14 +50,14 @@ struct InprocHub::State {
   std::size_t capacity;
   BoundedQueue<Incoming> inbox;
   std::mutex mu;
-  std::map<std::string, std::shared_ptr<BoundedQueue<std::string>>> outboxes;  // by participant name
+  std::map<std::string, std::shared_ptr<BoundedQueue<SharedFrame>>> outboxes;  // by participant name
 };
 
 namespace {
 
 class InprocLink : public Link {
  public:
-  InprocLink(std::string name, std::shared_ptr<InprocHub::State> hub, std::shared_ptr<BoundedQueue<std::string>> outbox)
+  InprocLink(std::string name, std::shared_ptr<InprocHub::State> hub, std::shared_ptr<BoundedQueue<SharedFrame>> outbox)
       : name_(std::move(name)), hub_(std::move(hub)), outbox_(std::move(outbox)) {}
   ~InprocLink() override {
     std::lock_guard lock(hub_->mu);
@@ -68,9 +68,13 @@ class InprocLink : public Link {
   const std::string& name() const override { return name_; }
   bool send(std::string_view frame, Millis timeout) override {
     if (!current()) return false;
-    return hub_->inbox.push({name_, std::string(frame)}, timeout);
+    return hub_->inbox.push({name_, Frame(std::string(frame))}, timeout);
   }
-  std::optional<std::string> receive(Millis timeout) override { return outbox_->pop(timeout); }
+  std::optional<Frame> receive(Millis timeout) override {
+    auto shared = outbox_->pop(timeout);
+    if (!shared) return {};
+    return Frame(std::move(*shared));
+  }
 
  private:
   bool current() {
@@ -80,7 +84,7 @@ class InprocLink : public Link {
   }
   std::string name_;
   std::shared_ptr<InprocHub::State> hub_;
-  std::shared_ptr<BoundedQueue<std::string>> outbox_;
+  std::shared_ptr<BoundedQueue<SharedFrame>> outbox_;
 };
 
 }  // namespace
@@ -93,21 +97,21 @@ InprocHub::~InprocHub() {
   for (auto& [name, q] : state_->outboxes) q->close();
 }
 
-bool InprocHub::send(const std::string& peer, std::string_view frame, Millis timeout) {
-  std::shared_ptr<BoundedQueue<std::string>> q;
+bool InprocHub::send(const std::string& peer, SharedFrame frame, Millis timeout) {
+  std::shared_ptr<BoundedQueue<SharedFrame>> q;
   {
     std::lock_guard lock(state_->mu);
     auto it = state_->outboxes.find(peer);
     if (it == state_->outboxes.end()) return false;
     q = it->second;
   }
-  return q->push(std::string(frame), timeout);
+  return q->push(std::move(frame), timeout);
 }
 
 std::optional<Incoming> InprocHub::receive(Millis timeout) { return state_->inbox.pop(timeout); }
 
 std::unique_ptr<Link> InprocHub::connect(const std::string& name) {
-  auto q = std::make_shared<BoundedQueue<std::string>>(state_->capacity);
+  auto q = std::make_shared<BoundedQueue<SharedFrame>>(state_->capacity);
   std::lock_guard lock(state_->mu);
   auto& slot = state_->outboxes[name];
   if (slot) slot->close();  // the replaced link's receives end at once

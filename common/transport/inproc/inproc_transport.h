@@ -14,7 +14,7 @@ class InprocHub : public Hub {
   explicit InprocHub(std::size_t queueCapacity = 64);
   ~InprocHub() override;
   std::string endpoint() const override { return "inproc://hub"; }
-  bool send(const std::string& peer, std::string_view frame, Millis timeout) override;
+  bool send(const std::string& peer, SharedFrame frame, Millis timeout) override;
   std::optional<Incoming> receive(Millis timeout) override;
 
   // A participant's end, connected to this hub under `name`. A second link with the same

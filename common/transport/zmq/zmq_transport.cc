@@ -23,6 +23,22 @@ void applyCommon(zmq::socket_t& s, const LinkOptions& o) {
   s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(o.heartbeatTimeout.count()));
 }
 
+// A message that borrows the shared frame's bytes; libzmq drops its reference when the bytes
+// are on the wire (or the message is discarded), so N peers share one buffer.
+zmq::message_t borrow(const SharedFrame& frame) {
+  auto* ref = new SharedFrame(frame);
+  return zmq::message_t(
+      const_cast<char*>(frame->data()), frame->size(), [](void*, void* hint) { delete static_cast<SharedFrame*>(hint); },
+      ref);
+}
+
+// A received message as a Frame, without copying its bytes.
+Frame adopt(zmq::message_t&& message) {
+  auto owner = std::make_shared<zmq::message_t>(std::move(message));
+  std::string_view bytes(static_cast<const char*>(owner->data()), owner->size());
+  return Frame(std::move(owner), bytes);
+}
+
 bool waitFor(zmq::socket_t& s, short events, Millis timeout) {
   zmq::pollitem_t item{s.handle(), 0, events, 0};
   return zmq::poll(&item, 1, timeout) > 0;
@@ -52,12 +68,12 @@ ZmqHub::~ZmqHub() = default;
 
 std::string ZmqHub::endpoint() const { return impl_->endpoint; }
 
-bool ZmqHub::send(const std::string& peer, std::string_view frame, Millis timeout) {
+bool ZmqHub::send(const std::string& peer, SharedFrame frame, Millis timeout) {
   auto& r = impl_->router;
   if (!waitFor(r, ZMQ_POLLOUT, timeout)) return false;
   try {
     if (!r.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
-    return r.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::dontwait).has_value();
+    return r.send(borrow(frame), zmq::send_flags::dontwait).has_value();
   } catch (const zmq::error_t& e) {
     if (e.num() == EHOSTUNREACH) return false;  // not connected (router_mandatory)
     throw;
@@ -77,7 +93,7 @@ std::optional<Incoming> ZmqHub::receive(Millis timeout) {
     if (!r.recv(extra, zmq::recv_flags::dontwait)) break;
     if (!extra.more()) return {};
   }
-  return Incoming{id.to_string(), body.to_string()};
+  return Incoming{id.to_string(), adopt(std::move(body))};
 }
 
 struct ZmqLink::Impl {
@@ -108,7 +124,7 @@ bool ZmqLink::send(std::string_view frame, Millis timeout) {
   return d.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::dontwait).has_value();
 }
 
-std::optional<std::string> ZmqLink::receive(Millis timeout) {
+std::optional<Frame> ZmqLink::receive(Millis timeout) {
   auto& d = impl_->dealer;
   if (!waitFor(d, ZMQ_POLLIN, timeout)) return {};
   zmq::message_t body;
@@ -117,7 +133,7 @@ std::optional<std::string> ZmqLink::receive(Millis timeout) {
     zmq::message_t extra;
     if (!d.recv(extra, zmq::recv_flags::dontwait) || !extra.more()) return {};
   }
-  return body.to_string();
+  return adopt(std::move(body));
 }
 
 }  // namespace fedtl::transport

@@ -17,7 +17,7 @@ class ZmqHub : public Hub {
   explicit ZmqHub(const std::string& bindAddress, const LinkOptions& options = {});
   ~ZmqHub() override;
   std::string endpoint() const override;
-  bool send(const std::string& peer, std::string_view frame, Millis timeout) override;
+  bool send(const std::string& peer, SharedFrame frame, Millis timeout) override;
   std::optional<Incoming> receive(Millis timeout) override;
 
  private:
@@ -31,7 +31,7 @@ class ZmqLink : public Link {
   ~ZmqLink() override;
   const std::string& name() const override { return name_; }
   bool send(std::string_view frame, Millis timeout) override;
-  std::optional<std::string> receive(Millis timeout) override;
+  std::optional<Frame> receive(Millis timeout) override;
 
  private:
   struct Impl;
