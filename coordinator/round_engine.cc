@@ -113,8 +113,13 @@ void RoundEngine::onUploadReady(const std::string& name, const protocols::FrameH
   protocols::decodePayload<protocols::UploadReady>(header, {});
   auto it = awaitingUpdate_.find(name);
   if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingUpdate_.end() || !it->second) return;
-  if (uploadGrants_.count(name) || std::find(uploadQueue_.begin(), uploadQueue_.end(), name) != uploadQueue_.end())
+  if (auto granted = uploadGrants_.find(name); granted != uploadGrants_.end()) {
+    // Announced again after its grant: the grant or the update was lost; grant anew.
+    if (sendTo(name, transport::share(protocols::encodeFrame(protocols::UploadGrant{}, stageRound_, 0))))
+      granted->second = Clock::now();
     return;
+  }
+  if (std::find(uploadQueue_.begin(), uploadQueue_.end(), name) != uploadQueue_.end()) return;
   uploadQueue_.push_back(name);
   grantUploads();
 }
@@ -210,10 +215,10 @@ bool RoundEngine::runRound(RoundMetrics& m) {
   }
   // A retry keeps the updates already in (the round's parameters have not changed) and asks
   // again only those selected participants that have not answered; late answers still count.
-  protocols::RoundStart start{options_.train, params_};
-  start.config.seed = options_.train.seed + static_cast<std::uint64_t>(m.round);
-  const auto frame = transport::share(protocols::encodeFrame(start, static_cast<std::uint64_t>(m.round), 0));
-  start.parameters = {};
+  protocols::TrainConfig config = options_.train;
+  config.seed = options_.train.seed + static_cast<std::uint64_t>(m.round);
+  const auto frame = transport::share(
+      protocols::encodeFrame(protocols::RoundStartRef{config, params_}, static_cast<std::uint64_t>(m.round), 0));
   for (const auto& name : ready) {
     auto it = awaitingUpdate_.find(name);
     if (it != awaitingUpdate_.end() && !it->second) continue;  // already answered this round
@@ -249,7 +254,7 @@ void RoundEngine::evaluateFederated(const std::vector<std::string>& selected, Ro
   awaitingEval_.clear();
   evalAccuracySum_ = evalSamples_ = 0;
   const auto frame =
-      transport::share(protocols::encodeFrame(protocols::EvalRequest{params_}, static_cast<std::uint64_t>(m.round), 0));
+      transport::share(protocols::encodeFrame(protocols::EvalRequestRef{params_}, static_cast<std::uint64_t>(m.round), 0));
   for (const auto& name : selected)
     if (sendTo(name, frame)) awaitingEval_[name] = true;
   pump(Clock::now() + options_.stageTimeout, [&] {

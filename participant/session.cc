@@ -19,6 +19,7 @@ ParticipantSession::ParticipantSession(transport::Link& link, LocalTrainer& trai
 
 // The update waits here until the coordinator grants the upload (its flow control).
 void ParticipantSession::announceUpdate() {
+  uploadPending_ = true;
   link_.send(protocols::encodeFrame(protocols::UploadReady{}, lastRound_, id_), options_.sendTimeout);
 }
 
@@ -30,13 +31,20 @@ void ParticipantSession::sayHello() {
 SessionReport ParticipantSession::run(const std::function<bool()>& stop) {
   SessionReport report;
   sayHello();
-  auto lastHeard = Clock::now();
+  auto lastHeard = Clock::now(), lastAnnounced = Clock::now();
   while (!finished_ && !stop()) {
     auto frame = link_.receive(transport::Millis(100));
     if (!frame) {
-      if (Clock::now() - lastHeard > options_.helloInterval) {
+      const auto now = Clock::now();
+      // A grant or the update itself can be lost with a dropped connection: announce again.
+      if (uploadPending_ && now - lastHeard > options_.announceInterval &&
+          now - lastAnnounced > options_.announceInterval) {
+        announceUpdate();
+        lastAnnounced = now;
+      }
+      if (now - lastHeard > options_.helloInterval) {
         sayHello();
-        lastHeard = Clock::now();
+        lastHeard = now;
       }
       continue;
     }
@@ -76,6 +84,7 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
     }
     case MessageType::kRoundStart: {
       FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "round start before a verified backbone; ignored");
+      uploadPending_ = false;
       auto startDigest = crypto::toHex(crypto::sha256(payload.data(), payload.size()));
       if (header.round == lastRound_ && startDigest == lastStartDigest_ && !lastUpdate_.empty()) {
         announceUpdate();
@@ -100,6 +109,7 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
     }
     case MessageType::kEvalRequest: {
       FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "evaluation request before a backbone");
+      uploadPending_ = false;  // the coordinator has closed the round
       auto req = protocols::decodePayload<protocols::EvalRequest>(header, payload);
       auto result = trainer_.evaluate(req.parameters);
       link_.send(protocols::encodeFrame(result, header.round, id_), options_.sendTimeout);

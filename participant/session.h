@@ -32,7 +32,8 @@ class LocalTrainer {
 };
 
 struct SessionOptions {
-  transport::Millis helloInterval{10000};  // silence after which hello is said again
+  transport::Millis helloInterval{10000};    // silence after which hello is said again
+  transport::Millis announceInterval{3000};  // silence after which a kept update is announced again
   transport::Millis sendTimeout{5000};
   protocols::FrameLimits limits;
 };
@@ -63,6 +64,7 @@ class ParticipantSession {
   std::uint64_t lastRound_ = 0;
   std::string lastStartDigest_;
   std::string lastUpdate_;
+  bool uploadPending_ = false;  // announced; the coordinator has not moved past the round yet
   std::string expectedBackbone_;
   bool haveBackbone_ = false;
   bool finished_ = false;

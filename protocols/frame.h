@@ -61,13 +61,15 @@ std::array<std::uint8_t, kFrameHeaderSize> encodeFrameHeader(const FrameHeader& 
 FrameHeader decodeFrameHeader(std::string_view bytes, const FrameLimits& limits);
 
 // A whole frame: header plus the encoded message.
+// Sized first and written once: a frame never holds its payload twice.
 template <class Message>
 std::string encodeFrame(const Message& message, std::uint64_t round, std::uint32_t sender) {
-  std::string payload = encode(message);
-  FrameHeader h{Message::kType, round, sender, payload.size()};
-  auto head = encodeFrameHeader(h);
-  std::string out(reinterpret_cast<const char*>(head.data()), head.size());
-  out += payload;
+  const std::size_t payloadSize = encodedSize(message);
+  auto head = encodeFrameHeader(FrameHeader{Message::kType, round, sender, payloadSize});
+  std::string out;
+  out.reserve(kFrameHeaderSize + payloadSize);
+  out.append(reinterpret_cast<const char*>(head.data()), head.size());
+  encodeInto(out, message);
   return out;
 }
 

@@ -123,6 +123,29 @@ struct EvalRequest {
   }
 };
 
+// Encode exactly as RoundStart and EvalRequest do, from parameters held elsewhere: the
+// coordinator sends its global vector without copying it into a message first.
+struct RoundStartRef {
+  static constexpr MessageType kType = MessageType::kRoundStart;
+  const TrainConfig& config;
+  const std::vector<float>& parameters;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(config, parameters);
+  }
+};
+
+struct EvalRequestRef {
+  static constexpr MessageType kType = MessageType::kEvalRequest;
+  const std::vector<float>& parameters;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(parameters);
+  }
+};
+
 struct EvalResult {
   static constexpr MessageType kType = MessageType::kEvalResult;
   std::uint64_t testSamples = 0;

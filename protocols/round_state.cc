@@ -14,10 +14,12 @@ constexpr std::uint32_t kVersion = 1;
 constexpr std::size_t kDigest = 32;
 }  // namespace
 
-std::string encodeRoundState(const RoundState& state) {
-  std::string out(kMagic, sizeof kMagic);
+std::string encodeRoundState(const RoundStateView& state) {
+  std::string out;
+  out.reserve(sizeof kMagic + sizeof kVersion + encodedSize(state) + kDigest);
+  out.append(kMagic, sizeof kMagic);
   out.append(reinterpret_cast<const char*>(&kVersion), sizeof kVersion);
-  out += encode(state);
+  encodeInto(out, state);
   auto digest = crypto::sha256(out.data(), out.size());
   out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
   return out;

@@ -27,7 +27,27 @@ struct RoundState {
   }
 };
 
-std::string encodeRoundState(const RoundState& state);
+// The same fields as RoundState, borrowed: a checkpoint is written from the engine's own
+// vectors without copying them first.
+struct RoundStateView {
+  std::int64_t completedRounds = 0;
+  const std::string& backboneDigest;
+  const std::string& strategy;
+  const std::vector<float>& parameters;
+  const std::vector<float>& serverFirstMoment;
+  const std::vector<float>& serverSecondMoment;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(completedRounds, backboneDigest, strategy, parameters, serverFirstMoment, serverSecondMoment);
+  }
+};
+
+std::string encodeRoundState(const RoundStateView& state);
+inline std::string encodeRoundState(const RoundState& s) {
+  return encodeRoundState(RoundStateView{s.completedRounds, s.backboneDigest, s.strategy, s.parameters,
+                                         s.serverFirstMoment, s.serverSecondMoment});
+}
 // Throws CheckpointError naming the problem (magic, version, digest, malformed contents).
 RoundState decodeRoundState(std::string_view bytes, const std::string& origin);
 

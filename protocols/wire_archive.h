@@ -33,6 +33,18 @@ class WireOutputArchive : public cereal::OutputArchive<WireOutputArchive, cereal
   std::string& out_;
 };
 
+// Counts the bytes WireOutputArchive would write, so an encoder can reserve the exact size
+// and never reallocate (a doubling string holds up to three copies of a large message).
+class WireSizeArchive : public cereal::OutputArchive<WireSizeArchive, cereal::AllowEmptyClassElision> {
+ public:
+  WireSizeArchive() : OutputArchive(this) {}
+  void saveBinary(const void*, std::size_t size) { size_ += size; }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::size_t size_ = 0;
+};
+
 class WireInputArchive : public cereal::InputArchive<WireInputArchive, cereal::AllowEmptyClassElision> {
  public:
   explicit WireInputArchive(std::string_view in) : InputArchive(this), in_(in) {}
@@ -48,8 +60,11 @@ class WireInputArchive : public cereal::InputArchive<WireInputArchive, cereal::A
   std::size_t at_ = 0;
 };
 
-template <class T>
-std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(WireOutputArchive& ar, const T& t) {
+template <class A>
+inline constexpr bool kWireOutput = std::is_same_v<A, WireOutputArchive> || std::is_same_v<A, WireSizeArchive>;
+
+template <class A, class T>
+std::enable_if_t<kWireOutput<A> && std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(A& ar, const T& t) {
   ar.saveBinary(&t, sizeof(t));
 }
 template <class T>
@@ -57,12 +72,12 @@ std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(WireInputArc
   ar.loadBinary(&t, sizeof(t));
 }
 template <class A, class T>
-std::enable_if_t<std::is_same_v<A, WireOutputArchive> || std::is_same_v<A, WireInputArchive>> CEREAL_SERIALIZE_FUNCTION_NAME(
+std::enable_if_t<kWireOutput<A> || std::is_same_v<A, WireInputArchive>> CEREAL_SERIALIZE_FUNCTION_NAME(
     A& ar, cereal::NameValuePair<T>& t) {
   ar(t.value);
 }
-template <class T>
-void CEREAL_SAVE_FUNCTION_NAME(WireOutputArchive& ar, const cereal::SizeTag<T>& t) {
+template <class A, class T>
+std::enable_if_t<kWireOutput<A>> CEREAL_SAVE_FUNCTION_NAME(A& ar, const cereal::SizeTag<T>& t) {
   std::uint64_t size = static_cast<std::uint64_t>(t.size);
   ar.saveBinary(&size, sizeof(size));
 }
@@ -75,8 +90,8 @@ void CEREAL_LOAD_FUNCTION_NAME(WireInputArchive& ar, cereal::SizeTag<T>& t) {
   FEDTL_ENFORCE(size <= ar.remaining(), DecodeError, "length ", size, " exceeds the ", ar.remaining(), " bytes left");
   t.size = static_cast<std::remove_reference_t<T>>(size);
 }
-template <class T>
-void CEREAL_SAVE_FUNCTION_NAME(WireOutputArchive& ar, const cereal::BinaryData<T>& bd) {
+template <class A, class T>
+std::enable_if_t<kWireOutput<A>> CEREAL_SAVE_FUNCTION_NAME(A& ar, const cereal::BinaryData<T>& bd) {
   ar.saveBinary(bd.data, static_cast<std::size_t>(bd.size));
 }
 template <class T>
@@ -84,14 +99,27 @@ void CEREAL_LOAD_FUNCTION_NAME(WireInputArchive& ar, cereal::BinaryData<T>& bd) 
   ar.loadBinary(bd.data, static_cast<std::size_t>(bd.size));
 }
 
-// Serialises one value.
+// The encoded size of one value.
+template <class T>
+std::size_t encodedSize(const T& value) {
+  WireSizeArchive ar;
+  ar(value);
+  return ar.size();
+}
+
+// Appends one serialised value to `out`, which must have room reserved by the caller.
+template <class T>
+void encodeInto(std::string& out, const T& value) {
+  WireOutputArchive ar(out);
+  ar(value);
+}
+
+// Serialises one value into a string of exactly its size.
 template <class T>
 std::string encode(const T& value) {
   std::string out;
-  {
-    WireOutputArchive ar(out);
-    ar(value);
-  }
+  out.reserve(encodedSize(value));
+  encodeInto(out, value);
   return out;
 }
 
@@ -112,5 +140,6 @@ T decode(std::string_view bytes) {
 }  // namespace fedtl::protocols
 
 CEREAL_REGISTER_ARCHIVE(fedtl::protocols::WireOutputArchive)
+CEREAL_REGISTER_ARCHIVE(fedtl::protocols::WireSizeArchive)
 CEREAL_REGISTER_ARCHIVE(fedtl::protocols::WireInputArchive)
 CEREAL_SETUP_ARCHIVE_TRAITS(fedtl::protocols::WireInputArchive, fedtl::protocols::WireOutputArchive)

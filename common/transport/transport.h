@@ -69,8 +69,11 @@ struct LinkOptions {
   int highWaterMark = 16;                                  // frames queued per peer and direction
   Millis reconnectInitial{100};                            // reconnect backoff starts here ...
   Millis reconnectMax{5000};                               // ... and doubles up to this
-  Millis heartbeatInterval{1000};                          // transport-level liveness probes
-  Millis heartbeatTimeout{5000};                           // silence after which a peer is dead
+  Millis heartbeatInterval{2000};                          // transport-level liveness probes
+  // Silence after which a connection is dropped. Generous: a busy peer (decoding a large
+  // model on a loaded machine) must not lose its connection, and the round engine never
+  // relies on it (every stage has its own deadline).
+  Millis heartbeatTimeout{30000};
 };
 
 }  // namespace fedtl::transport

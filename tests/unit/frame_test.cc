@@ -65,6 +65,15 @@ TEST(Messages, EveryMessageRoundTrips) {
   EXPECT_EQ(roundTrip(Bye{"shutdown"}).reason, "shutdown");
 }
 
+TEST(Messages, BorrowingEncodersWriteTheSameBytes) {
+  RoundStart start;
+  start.config.strategy = "partial:1";
+  start.parameters = {1.0f, 2.0f, 3.0f};
+  EXPECT_EQ(encodeFrame(RoundStartRef{start.config, start.parameters}, 3, 0), encodeFrame(start, 3, 0));
+  EXPECT_EQ(encodeFrame(EvalRequestRef{start.parameters}, 3, 0), encodeFrame(EvalRequest{start.parameters}, 3, 0));
+  EXPECT_EQ(encodedSize(start), encode(start).size());
+}
+
 TEST(Messages, UpdateViewReadsTheEncodedUpdateInPlace) {
   Update u{12, 0.25, {1.5f, -2.0f, 3.0f}};
   const std::string frame = encodeFrame(u, 4, 2);

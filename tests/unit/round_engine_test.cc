@@ -51,7 +51,7 @@ struct RunningParticipant {
   RunningParticipant(transport::InprocHub& hub, const std::string& name, std::vector<float> target, std::uint64_t n)
       : trainer(std::move(target), n), link(hub.connect(name)) {
     thread = std::thread([this] {
-      participant::ParticipantSession session(*link, trainer, {std::chrono::milliseconds(200), 1000ms, {}});
+      participant::ParticipantSession session(*link, trainer, {.helloInterval = 200ms, .sendTimeout = 1000ms});
       report = session.run([this] { return stop.load(); });
     });
   }
@@ -217,7 +217,7 @@ TEST(ParticipantSession, RefusesABackboneThatDoesNotMatchItsDigest) {
   auto link = hub.connect("p");
   std::atomic<bool> stop{false};
   std::thread t([&] {
-    participant::ParticipantSession s(*link, trainer, {std::chrono::milliseconds(5000), 1000ms, {}});
+    participant::ParticipantSession s(*link, trainer, {.helloInterval = 5000ms, .sendTimeout = 1000ms});
     s.run([&] { return stop.load(); });
   });
   ASSERT_TRUE(hub.receive(2000ms).has_value());  // hello
