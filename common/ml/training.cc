@@ -66,6 +66,7 @@ LoopStats trainLoop(const std::function<torch::Tensor(const torch::Tensor&)>& fo
     sgd.zero_grad();
     auto loss = torch::nn::functional::cross_entropy(forward(x), y);
     loss.backward();
+    if (options.afterBackward) options.afterBackward();
     sgd.step();
     stats.samples += batch;
     if (step + 1 == options.steps) stats.finalLoss = loss.item<double>();

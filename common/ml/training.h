@@ -28,6 +28,9 @@ struct LoopOptions {
   int augmentShift = 0;         // random translation by up to this many pixels (0 = off)
   std::uint64_t seed = 0;
   std::string progressLabel;    // empty: no progress line
+  // Runs after each backward pass, before the optimiser step: a place to add gradient terms
+  // that need no graph (FedProx's proximal pull) without a second backward.
+  std::function<void()> afterBackward;
 };
 
 struct LoopStats {
@@ -39,8 +42,8 @@ struct LoopStats {
 
 // Trains `forward` (inputs -> logits) on (inputs, labels) for options.steps steps of random
 // batches (epoch-wise shuffling), updating only the tensors in `groups`. `inputs` may be images
-// or cached features; augmentShift applies to 4-D inputs only. `beforeStep` runs before each
-// step's forward (it sets train/eval modes).
+// or cached features; augmentShift applies to 4-D inputs only. `forward` may set train/eval
+// modes; options.afterBackward may adjust the gradients.
 LoopStats trainLoop(const std::function<torch::Tensor(const torch::Tensor&)>& forward, std::vector<ParamGroup> groups,
                     const torch::Tensor& inputs, const torch::Tensor& labels, const LoopOptions& options);
 

@@ -1,5 +1,7 @@
 // One suite, instantiated for every transport implementation.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <functional>
 #include <set>
@@ -102,6 +104,8 @@ INSTANTIATE_TEST_SUITE_P(Inproc, TransportTest, ::testing::Values(std::function<
 INSTANTIATE_TEST_SUITE_P(Zmq, TransportTest, ::testing::Values(std::function<Fixture()>(makeZmq)), fixtureName);
 
 TEST(ZmqTransport, OversizedFrameDropsOnlyThatConnection) {
+  auto log = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  spdlog::default_logger()->sinks().push_back(log);
   LinkOptions options;
   options.maxMessageBytes = 1000;
   ZmqHub hub("tcp://127.0.0.1:0", options);
@@ -116,6 +120,15 @@ TEST(ZmqTransport, OversizedFrameDropsOnlyThatConnection) {
   EXPECT_EQ(in->peer, "dave");
   EXPECT_EQ(in->frame.bytes(), "fine");
   EXPECT_FALSE(hub.receive(300ms).has_value()) << "the oversized frame must never be delivered";
+  // The drop is logged with its likely reason.
+  bool logged = false;
+  for (int i = 0; i < 20 && !logged; ++i) {
+    hub.receive(50ms);
+    for (const auto& line : log->last_formatted())
+      logged = logged || line.find("above the 1000-byte limit") != std::string::npos;
+  }
+  EXPECT_TRUE(logged);
+  spdlog::default_logger()->sinks().pop_back();
 }
 
 TEST(ZmqTransport, BadBindAddressIsAConfigError) {

@@ -1,6 +1,9 @@
 #include "common/transport/zmq/zmq_transport.h"
 
+#include <spdlog/spdlog.h>
 #include <zmq.hpp>
+
+#include <atomic>
 
 #include "common/error.h"
 
@@ -44,11 +47,45 @@ bool waitFor(zmq::socket_t& s, short events, Millis timeout) {
   return zmq::poll(&item, 1, timeout) > 0;
 }
 
+// Logs why connections end: libzmq drops a peer that sends a frame above ZMQ_MAXMSGSIZE or
+// breaks the wire protocol without telling the application, so this is the only trace of it.
+class ConnectionLog : public zmq::monitor_t {
+ public:
+  ConnectionLog(zmq::socket_t& socket, std::int64_t maxMessageBytes) : maxMessageBytes_(maxMessageBytes) {
+    static std::atomic<int> counter{0};
+    init(socket, "inproc://fedtl-hub-monitor-" + std::to_string(counter++),
+         ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+             ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+  }
+  void drain() {
+    while (check_event(0)) {
+    }
+  }
+
+ private:
+  void on_event_disconnected(const zmq_event_t&, const char* addr) override {
+    spdlog::info("connection {} closed: the peer left, stopped answering heartbeats, or sent a frame above the "
+                 "{}-byte limit",
+                 addr, maxMessageBytes_);
+  }
+  void on_event_handshake_failed_no_detail(const zmq_event_t& e, const char* addr) override {
+    spdlog::warn("connection {} refused during the handshake (error {})", addr, e.value);
+  }
+  void on_event_handshake_failed_protocol(const zmq_event_t& e, const char* addr) override {
+    spdlog::warn("connection {} refused: it broke the ZMTP protocol (code {:#x})", addr, e.value);
+  }
+  void on_event_handshake_failed_auth(const zmq_event_t& e, const char* addr) override {
+    spdlog::warn("connection {} refused: authentication failed (status {})", addr, e.value);
+  }
+  std::int64_t maxMessageBytes_;
+};
+
 }  // namespace
 
 struct ZmqHub::Impl {
   zmq::socket_t router{context(), zmq::socket_type::router};
   std::string endpoint;
+  std::unique_ptr<ConnectionLog> connections;
 };
 
 ZmqHub::ZmqHub(const std::string& bindAddress, const LinkOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -62,6 +99,7 @@ ZmqHub::ZmqHub(const std::string& bindAddress, const LinkOptions& options) : imp
     throw ConfigError("cannot bind coordinator to '" + bindAddress + "': " + e.what());
   }
   impl_->endpoint = r.get(zmq::sockopt::last_endpoint);
+  impl_->connections = std::make_unique<ConnectionLog>(r, options.maxMessageBytes);
 }
 
 ZmqHub::~ZmqHub() = default;
@@ -81,6 +119,7 @@ bool ZmqHub::send(const std::string& peer, SharedFrame frame, Millis timeout) {
 }
 
 std::optional<Incoming> ZmqHub::receive(Millis timeout) {
+  impl_->connections->drain();
   auto& r = impl_->router;
   if (!waitFor(r, ZMQ_POLLIN, timeout)) return {};
   zmq::message_t id, body;
