@@ -7,6 +7,8 @@
 //       [--upload-window-mb W] --endpoint-file FILE        prints one JSON line at the end
 //   fedtl_bench_coordinator_memory participants --connect EP --count N
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstdio>
@@ -60,6 +62,7 @@ class SyntheticTrainer : public participant::LocalTrainer {
 
 int runCoordinator(std::size_t participants, std::size_t params, std::int64_t rounds, double windowMb,
                    const std::string& endpointFile) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("coordinator"));  // stdout carries the result
   transport::ZmqHub hub("tcp://127.0.0.1:0");
   std::string checkpoint = protocols::encodeCheckpointFile(protocols::CheckpointHeader{}, "synthetic");
   coordinator::Backbone backbone{protocols::checkpointDigestHex(checkpoint, "synthetic"), std::move(checkpoint)};

@@ -113,13 +113,11 @@ void RoundEngine::onUploadReady(const std::string& name, const protocols::FrameH
   protocols::decodePayload<protocols::UploadReady>(header, {});
   auto it = awaitingUpdate_.find(name);
   if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingUpdate_.end() || !it->second) return;
-  if (auto granted = uploadGrants_.find(name); granted != uploadGrants_.end()) {
-    // Announced again after its grant: the grant or the update was lost; grant anew.
-    if (sendTo(name, transport::share(protocols::encodeFrame(protocols::UploadGrant{}, stageRound_, 0))))
-      granted->second = Clock::now();
+  // Participants repeat the announcement while they wait. A granted one is not granted again
+  // (its update may be on the way); if the grant or the update was lost, the grant expires
+  // after uploadTimeout and the next announcement queues it anew.
+  if (uploadGrants_.count(name) || std::find(uploadQueue_.begin(), uploadQueue_.end(), name) != uploadQueue_.end())
     return;
-  }
-  if (std::find(uploadQueue_.begin(), uploadQueue_.end(), name) != uploadQueue_.end()) return;
   uploadQueue_.push_back(name);
   grantUploads();
 }
@@ -217,12 +215,15 @@ bool RoundEngine::runRound(RoundMetrics& m) {
   // again only those selected participants that have not answered; late answers still count.
   protocols::TrainConfig config = options_.train;
   config.seed = options_.train.seed + static_cast<std::uint64_t>(m.round);
-  const auto frame = transport::share(
-      protocols::encodeFrame(protocols::RoundStartRef{config, params_}, static_cast<std::uint64_t>(m.round), 0));
-  for (const auto& name : ready) {
-    auto it = awaitingUpdate_.find(name);
-    if (it != awaitingUpdate_.end() && !it->second) continue;  // already answered this round
-    if (sendTo(name, frame)) awaitingUpdate_[name] = true;
+  {
+    // The transport holds the frame until the last peer has it; then it is freed at once.
+    const auto frame = transport::share(
+        protocols::encodeFrame(protocols::RoundStartRef{config, params_}, static_cast<std::uint64_t>(m.round), 0));
+    for (const auto& name : ready) {
+      auto it = awaitingUpdate_.find(name);
+      if (it != awaitingUpdate_.end() && !it->second) continue;  // already answered this round
+      if (sendTo(name, frame)) awaitingUpdate_[name] = true;
+    }
   }
   m.selected = awaitingUpdate_.size();
 
