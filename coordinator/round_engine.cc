@@ -20,6 +20,14 @@ constexpr transport::Millis kPumpSlice{100};
 
 }  // namespace
 
+double roundLearningRate(const EngineOptions& options, std::int64_t round) {
+  if (!options.cosineLearningRate || options.rounds <= 1) return options.train.learningRate;
+  // Local schedules restart every round; without a global decay the model keeps hopping
+  // around the optimum at full step size. Cosine over rounds, never below 5% of the base.
+  const double progress = static_cast<double>(round - 1) / static_cast<double>(options.rounds);
+  return options.train.learningRate * std::max(0.05, 0.5 * (1 + std::cos(M_PI * progress)));
+}
+
 RoundEngine::RoundEngine(transport::Hub& hub, EngineOptions options, Backbone backbone,
                          std::vector<float> initialParameters)
     : hub_(hub),
@@ -215,6 +223,7 @@ bool RoundEngine::runRound(RoundMetrics& m) {
   // again only those selected participants that have not answered; late answers still count.
   protocols::TrainConfig config = options_.train;
   config.seed = options_.train.seed + static_cast<std::uint64_t>(m.round);
+  config.learningRate = roundLearningRate(options_, m.round);
   {
     // The transport holds the frame until the last peer has it; then it is freed at once.
     const auto frame = transport::share(

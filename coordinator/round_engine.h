@@ -41,6 +41,7 @@ struct EngineOptions {
   std::uint64_t uploadWindowBytes = 64ull << 20;  // updates in flight at once (at least one)
   transport::Millis uploadTimeout{30000};         // a granted upload that does not come frees its slot
   std::uint64_t seed = 0;
+  bool cosineLearningRate = true;  // the local learning rate decays over the rounds
   bool federatedEvaluation = true;
   protocols::FrameLimits limits;
 };
@@ -61,6 +62,9 @@ struct RoundMetrics {
   std::uint64_t bytesDown = 0, bytesUp = 0;
   double trainSeconds = 0, evalSeconds = 0, totalSeconds = 0;
 };
+
+// The local learning rate of `round` (1-based) under the options' schedule.
+double roundLearningRate(const EngineOptions& options, std::int64_t round);
 
 class RoundEngine {
  public:

@@ -153,6 +153,18 @@ TEST(RoundEngine, GarbageFramesAreDroppedAndTheRoundCompletes) {
   EXPECT_EQ(engine.readyParticipants(), 2u);
 }
 
+TEST(RoundEngine, LearningRateDecaysOverRoundsUnlessConstant) {
+  coordinator::EngineOptions o;
+  o.rounds = 10;
+  o.train.learningRate = 0.1;
+  EXPECT_DOUBLE_EQ(coordinator::roundLearningRate(o, 1), 0.1);
+  for (std::int64_t r = 2; r <= 10; ++r)
+    EXPECT_LT(coordinator::roundLearningRate(o, r), coordinator::roundLearningRate(o, r - 1));
+  EXPECT_GE(coordinator::roundLearningRate(o, 10), 0.005);
+  o.cosineLearningRate = false;
+  EXPECT_DOUBLE_EQ(coordinator::roundLearningRate(o, 10), 0.1);
+}
+
 TEST(RoundEngine, RobustAggregationIgnoresAnOutlier) {
   transport::InprocHub hub;
   auto options = fastOptions();
