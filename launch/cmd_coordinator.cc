@@ -42,9 +42,9 @@ Command addCoordinatorCommand(CLI::App& app) {
     std::string bind = "tcp://*:5555", backbone, scenario, test, strategy = "linear-probe", server = "fedavg", outDir = "runs/coordinator",
                 summary;
     std::int64_t numClasses = 0, rounds = 5, minParticipants = 2, steps = 100, batchSize = 64;
-    double fraction = 1.0, lr = 0.05, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120;
+    double fraction = 1.0, lr = 0.05, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120, proximalMu = 0;
     std::uint64_t seed = 0;
-    bool resume = false, insecure = false;
+    bool resume = false, insecure = false, fedbn = false;
   };
   auto a = std::make_shared<Args>();
   app.add_option("--bind", a->bind, "address to listen on")->capture_default_str();
@@ -63,6 +63,10 @@ Command addCoordinatorCommand(CLI::App& app) {
   app.add_option("--steps", a->steps, "local optimiser steps per round")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--batch-size", a->batchSize, "local batch size")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--lr", a->lr, "local learning rate (head)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--proximal-mu", a->proximalMu, "FedProx: weight of the local pull toward the global parameters (0: off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--fedbn", a->fedbn, "FedBN: BatchNorm weights and biases stay local to each participant and never travel");
   app.add_option("--server-optimizer", a->server, "fedavg, fedadam, fedyogi or fedadagrad")->capture_default_str();
   app.add_option("--server-lr", a->serverLr, "server learning rate")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--join-timeout", a->joinTimeout, "seconds to wait for the minimum of participants")
@@ -99,7 +103,7 @@ Command addCoordinatorCommand(CLI::App& app) {
     if (!a->test.empty()) central = loadFederatedData(a->test);
     std::int64_t classes = a->numClasses > 0 ? a->numClasses : central.test.numClasses;
     FEDTL_ENFORCE(classes >= 2, ConfigError, "set --num-classes or give --test data to learn the class count from");
-    auto initial = participant::initialTrainableParameters(loaded.model, strategy, classes, a->seed);
+    auto initial = participant::initialTrainableParameters(loaded.model, strategy, classes, a->seed, a->fedbn);
 
     coordinator::EngineOptions options;
     options.rounds = a->rounds;
@@ -111,6 +115,8 @@ Command addCoordinatorCommand(CLI::App& app) {
     options.train.steps = a->steps;
     options.train.batchSize = a->batchSize;
     options.train.learningRate = a->lr;
+    options.train.proximalMu = a->proximalMu;
+    options.train.localBatchNorm = a->fedbn;
     options.train.seed = a->seed;
     options.server.kind = coordinator::ServerOptimizerOptions::parseKind(a->server);
     options.server.learningRate = a->serverLr;
@@ -129,21 +135,23 @@ Command addCoordinatorCommand(CLI::App& app) {
           std::string_view(reinterpret_cast<const char*>(stateBytes.data()), stateBytes.size()), statePath);
       FEDTL_ENFORCE(state.backboneDigest == backbone.digest && state.strategy == strategy.name(), CheckpointError,
                     statePath, " belongs to another run (backbone or strategy differs); use another --out-dir");
+      FEDTL_ENFORCE(state.parameters.size() == initial.size(), CheckpointError, statePath, " holds ",
+                    state.parameters.size(), " parameters, this run's model shares ", initial.size(),
+                    " (was --fedbn given differently?); use another --out-dir");
       engine.resumeFrom(state.completedRounds, state.parameters, state.serverFirstMoment, state.serverSecondMoment);
       std::fprintf(stderr, "resuming after round %lld\n", static_cast<long long>(state.completedRounds));
     } else if (!a->resume) {
       fs::remove(metricsPath);
     }
 
-    // Central evaluation on the coordinator's test set, with the run's model.
+    // Central evaluation on the coordinator's test set, with the run's model; the global vector
+    // fills the same parameters as on the participants (under FedBN, BatchNorm keeps the
+    // pretrained values: there is no global one).
     auto model = participant::makeTargetModel(loaded.model, strategy, classes, a->seed);
-    participant::applyFreezing(model, strategy);
-    std::vector<torch::Tensor> trainable;
-    for (auto& p : model->parameters())
-      if (p.requires_grad()) trainable.push_back(p);
+    auto shared = participant::sharedParameters(model, strategy, a->fedbn);
     if (central.test.size() > 0) {
       engine.setCentralEvaluator([&](const std::vector<float>& params) {
-        ml::assign(trainable, params);
+        ml::assign(shared, params);
         model->eval();
         return ml::evaluate([&](const torch::Tensor& x) { return model->forward(x); }, central.test.images,
                             central.test.labels)

@@ -11,22 +11,11 @@
 #include "common/ml/training.h"
 
 namespace fedtl::participant {
-namespace {
-
-std::vector<torch::Tensor> trainableOf(ml::TransferModel& model, const Strategy& strategy) {
-  applyFreezing(model, strategy);
-  std::vector<torch::Tensor> out;
-  for (auto& p : model->parameters())
-    if (p.requires_grad()) out.push_back(p);
-  return out;
-}
-
-}  // namespace
 
 std::vector<float> initialTrainableParameters(const ml::TransferModel& pretrained, const Strategy& strategy,
-                                              std::int64_t numClasses, std::uint64_t seed) {
+                                              std::int64_t numClasses, std::uint64_t seed, bool localBatchNorm) {
   auto model = makeTargetModel(pretrained, strategy, numClasses, seed);
-  return ml::flatten(trainableOf(model, strategy));
+  return ml::flatten(sharedParameters(model, strategy, localBatchNorm));
 }
 
 FederatedTrainer::FederatedTrainer(ml::TensorSet train, ml::TensorSet test, std::string cacheDir, FineTuneOptions base)
@@ -70,36 +59,42 @@ void FederatedTrainer::setBackbone(const std::string& digest, const std::string&
   digest_ = digest;
 }
 
-void FederatedTrainer::prepare(const std::string& strategyName, std::uint64_t seed) {
-  if (model_ && strategyName == strategyName_) return;
-  FEDTL_ENFORCE(pretrained_, ConfigError, "no backbone to train");
-  auto strategy = Strategy::parse(strategyName);
-  model_ = makeTargetModel(pretrained_, strategy, train_.numClasses, seed);
-  trainable_ = trainableOf(model_, strategy);
-  strategyName_ = strategyName;
-  cache_ = {};
+void FederatedTrainer::prepare(const protocols::TrainConfig& config) {
+  const bool keepModel = model_ && config.strategy == strategyName_;
+  if (keepModel && config.localBatchNorm == localBatchNorm_) return;
+  auto strategy = Strategy::parse(config.strategy);
+  if (!keepModel) {
+    FEDTL_ENFORCE(pretrained_, ConfigError, "no backbone to train");
+    model_ = makeTargetModel(pretrained_, strategy, train_.numClasses, config.seed);
+    strategyName_ = config.strategy;
+    cache_ = {};
+  }
+  shared_ = sharedParameters(model_, strategy, config.localBatchNorm);
+  localBatchNorm_ = config.localBatchNorm;
 }
 
 protocols::Update FederatedTrainer::train(const protocols::RoundStart& start) {
-  prepare(start.config.strategy, start.config.seed);
-  ml::assign(trainable_, start.parameters);  // throws on a model-size mismatch
+  prepare(start.config);
+  ml::assign(shared_, start.parameters);  // throws on a model-size mismatch; local BN stays
   FineTuneOptions options = base_;
   options.steps = start.config.steps;
   options.batchSize = start.config.batchSize;
   options.headLr = start.config.learningRate;
+  options.proximalMu = start.config.proximalMu;
+  options.localBatchNorm = start.config.localBatchNorm;
   options.seed = start.config.seed;
   auto report = fineTune(model_, Strategy::parse(start.config.strategy), train_, options, &cache_);
   protocols::Update update;
   update.trainSamples = static_cast<std::uint64_t>(train_.size());
   update.trainLoss = report.loop.finalLoss;
-  update.delta = ml::flatten(trainable_);
+  update.delta = ml::flatten(shared_);
   for (std::size_t i = 0; i < update.delta.size(); ++i) update.delta[i] -= start.parameters[i];
   return update;
 }
 
 protocols::EvalResult FederatedTrainer::evaluate(const std::vector<float>& parameters) {
   FEDTL_ENFORCE(model_, ConfigError, "evaluation before any round");
-  ml::assign(trainable_, parameters);
+  ml::assign(shared_, parameters);
   model_->eval();
   auto r = ml::evaluate([&](const torch::Tensor& x) { return model_->forward(x); }, test_.images, test_.labels);
   return {static_cast<std::uint64_t>(r.samples), r.accuracy, r.loss};

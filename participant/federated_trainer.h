@@ -12,11 +12,14 @@
 
 namespace fedtl::participant {
 
-// The trainable parameters of `strategy` on a target model made from `pretrained`, flattened:
-// what the coordinator starts round 1 from. Both sides build them the same way.
+// The shared trainable parameters of `strategy` (without BatchNorm ones under localBatchNorm,
+// FedBN) on a target model made from `pretrained`, flattened: what the coordinator starts
+// round 1 from. Both sides build them the same way (sharedParameters).
 std::vector<float> initialTrainableParameters(const ml::TransferModel& pretrained, const Strategy& strategy,
-                                              std::int64_t numClasses, std::uint64_t seed);
+                                              std::int64_t numClasses, std::uint64_t seed, bool localBatchNorm);
 
+// The model persists across rounds while the strategy stays, so under FedBN its BatchNorm
+// weights and biases (never assigned from the global vector) carry over from round to round.
 class FederatedTrainer : public LocalTrainer {
  public:
   // cacheDir holds received backbones by digest, so a restarted participant skips the download.
@@ -27,10 +30,12 @@ class FederatedTrainer : public LocalTrainer {
   void setBackbone(const std::string& digest, const std::string& checkpoint) override;
   protocols::Update train(const protocols::RoundStart& start) override;
   protocols::EvalResult evaluate(const std::vector<float>& parameters) override;
+  // The model of the current strategy (null before the first round), for inspection.
+  ml::TransferModel model() const { return model_; }
 
  private:
   void loadCached(const std::string& digest);
-  void prepare(const std::string& strategyName, std::uint64_t seed);
+  void prepare(const protocols::TrainConfig& config);
 
   ml::TensorSet train_, test_;
   std::string cacheDir_;
@@ -39,7 +44,8 @@ class FederatedTrainer : public LocalTrainer {
   ml::TransferModel pretrained_{nullptr};
   ml::TransferModel model_{nullptr};
   std::string strategyName_;
-  std::vector<torch::Tensor> trainable_;
+  bool localBatchNorm_ = false;
+  std::vector<torch::Tensor> shared_;  // the parameters that travel, in vector order
   PrefixCache cache_;
 };
 

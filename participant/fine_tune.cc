@@ -1,7 +1,10 @@
 #include "participant/fine_tune.h"
 
 #include <chrono>
+#include <cmath>
+#include <functional>
 #include <sstream>
+#include <unordered_set>
 
 #include "common/error.h"
 
@@ -17,6 +20,45 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 void freezeBatchNormStats(torch::nn::Module& module) {
   for (const auto& m : module.modules(false))
     if (m->as<torch::nn::BatchNorm2d>()) m->eval();
+}
+
+bool endsWith(const std::string& s, const std::string& end) {
+  return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
+}
+
+// The weight and bias of every BatchNorm layer, by identity. Native layers are known by type;
+// a TorchScript block registers its layers' tensors flat, with no type and arbitrary names, so
+// there a BatchNorm parameter is known by the running statistics beside it ("bn_weight" next
+// to "bn_running_mean").
+std::unordered_set<const void*> batchNormParameters(torch::nn::Module& model) {
+  std::unordered_set<const void*> out;
+  for (const auto& m : model.modules(/*include_self=*/true)) {
+    const bool native = m->as<torch::nn::BatchNorm1d>() || m->as<torch::nn::BatchNorm2d>() || m->as<torch::nn::BatchNorm3d>();
+    const auto buffers = m->named_buffers(/*recurse=*/false);
+    for (const auto& p : m->named_parameters(/*recurse=*/false)) {
+      const auto& name = p.key();
+      const std::size_t suffix = endsWith(name, "weight") ? 6 : endsWith(name, "bias") ? 4 : 0;
+      const auto stats = name.substr(0, name.size() - suffix) + "running_mean";
+      if (native || (suffix > 0 && buffers.contains(stats))) out.insert(p.value().unsafeGetTensorImpl());
+    }
+  }
+  return out;
+}
+
+// FedProx's gradient, mu·(w - w0) for the proximal term (mu/2)·||w - w0||², added after each
+// backward pass; w0 is one snapshot of the parameters taken now.
+std::function<void()> proximalPull(std::vector<torch::Tensor> params, double mu) {
+  std::vector<torch::Tensor> anchor;
+  anchor.reserve(params.size());
+  for (const auto& p : params) anchor.push_back(p.detach().clone());
+  return [params = std::move(params), anchor = std::move(anchor), mu] {
+    torch::NoGradGuard noGrad;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      auto& grad = params[i].mutable_grad();
+      if (!grad.defined()) grad = torch::zeros_like(params[i]);
+      grad.add_(params[i].detach(), mu).sub_(anchor[i], mu);  // in place: no temporary of w's size
+    }
+  };
 }
 
 }  // namespace
@@ -88,6 +130,15 @@ std::vector<std::string> applyFreezing(ml::TransferModel& model, const Strategy&
   return names;
 }
 
+std::vector<torch::Tensor> sharedParameters(ml::TransferModel& model, const Strategy& strategy, bool localBatchNorm) {
+  applyFreezing(model, strategy);
+  const auto local = localBatchNorm ? batchNormParameters(*model) : std::unordered_set<const void*>{};
+  std::vector<torch::Tensor> out;
+  for (auto& p : model->parameters())
+    if (p.requires_grad() && local.count(p.unsafeGetTensorImpl()) == 0) out.push_back(p);
+  return out;
+}
+
 ml::TransferModel makeTargetModel(const ml::TransferModel& pretrained, const Strategy& strategy, std::int64_t numClasses,
                                   std::uint64_t seed) {
   torch::manual_seed(seed);
@@ -117,6 +168,8 @@ FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, cons
   FEDTL_ENFORCE(train.size() > 0, DataError, "no training samples for fine-tuning");
   FEDTL_ENFORCE(train.numClasses == model->numClasses(), ConfigError, "the head has ", model->numClasses(),
                 " classes but the training data has ", train.numClasses);
+  FEDTL_ENFORCE(std::isfinite(options.proximalMu) && options.proximalMu >= 0, ConfigError, "proximal mu must be >= 0, got ",
+                options.proximalMu);
   auto& backbone = model->backbone;
   const auto numBlocks = backbone->numBlocks();
   const auto trainable = strategy.trainableBlocks(numBlocks);
@@ -138,6 +191,8 @@ FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, cons
   loop.steps = options.steps > 0 ? options.steps : defaultSteps(train.size(), options.batchSize);
   loop.warmupFraction = pretrained ? 0.0 : 0.05;
   if (options.showProgress) loop.progressLabel = "fine-tune " + strategy.name();
+  if (options.proximalMu > 0)
+    loop.afterBackward = proximalPull(sharedParameters(model, strategy, options.localBatchNorm), options.proximalMu);
 
   std::vector<ml::ParamGroup> groups{{model->head->parameters(), options.headLr}};
   std::vector<torch::Tensor> body;

@@ -38,6 +38,11 @@ struct FineTuneOptions {
   int augmentShift = 2;           // random translation in pixels; 0 disables augmentation
   int cachedViews = 8;            // augmented views per sample in a frozen-prefix cache
   bool adaptBatchNorm = true;     // re-estimate BN statistics on the target images first
+  // FedProx: adds (mu/2)·||w - w0||² over the shared trainable parameters, w0 being their
+  // values when fineTune starts (in a federated round, the round's global parameters). 0: off.
+  double proximalMu = 0.0;
+  // FedBN: BatchNorm weights and biases are local, so the proximal term leaves them out.
+  bool localBatchNorm = false;
   std::uint64_t seed = 0;
   bool showProgress = false;
 };
@@ -47,6 +52,11 @@ std::int64_t defaultSteps(std::int64_t trainSize, std::int64_t batchSize);
 
 // Sets requires_grad per the strategy and returns the names of the trainable parameters.
 std::vector<std::string> applyFreezing(ml::TransferModel& model, const Strategy& strategy);
+
+// The trainable parameters that are shared in federated rounds, in model order: with
+// localBatchNorm (FedBN) the weights and biases of BatchNorm layers stay local and are left out.
+// Sets requires_grad per the strategy, like applyFreezing.
+std::vector<torch::Tensor> sharedParameters(ml::TransferModel& model, const Strategy& strategy, bool localBatchNorm);
 
 // A model for the strategy: the pretrained backbone (deep copy) with a new head, or for
 // scratch a freshly initialised backbone of the same architecture.
