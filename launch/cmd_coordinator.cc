@@ -39,10 +39,11 @@ std::string metricsLine(const coordinator::RoundMetrics& m) {
 
 Command addCoordinatorCommand(CLI::App& app) {
   struct Args {
-    std::string bind = "tcp://*:5555", backbone, scenario, test, strategy = "linear-probe", server = "fedavg", outDir = "runs/coordinator",
-                summary;
+    std::string bind = "tcp://*:5555", backbone, scenario, test, strategy = "linear-probe", server = "fedavg",
+                aggregation = "mean", lrSchedule = "cosine", outDir = "runs/coordinator", summary;
     std::int64_t numClasses = 0, rounds = 5, minParticipants = 2, steps = 100, batchSize = 64;
-    double fraction = 1.0, lr = 0.05, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120, proximalMu = 0;
+    double fraction = 1.0, lr = 0.05, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120, proximalMu = 0,
+           uploadWindowMb = 64, maxMessageMb = 2048;
     std::uint64_t seed = 0;
     bool resume = false, insecure = false, fedbn = false;
   };
@@ -67,12 +68,24 @@ Command addCoordinatorCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--fedbn", a->fedbn, "FedBN: BatchNorm weights and biases stay local to each participant and never travel");
+  app.add_option("--lr-schedule", a->lrSchedule, "local learning rate over the rounds: cosine or constant")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cosine", "constant"}));
+  app.add_option("--aggregation", a->aggregation,
+                 "mean (weighted by samples), or robust: median, trimmed-mean[:F], multi-krum[:F[:M]] (plaintext only)")
+      ->capture_default_str();
   app.add_option("--server-optimizer", a->server, "fedavg, fedadam, fedyogi or fedadagrad")->capture_default_str();
   app.add_option("--server-lr", a->serverLr, "server learning rate")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--join-timeout", a->joinTimeout, "seconds to wait for the minimum of participants")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--stage-timeout", a->stageTimeout, "seconds to wait for a round's updates")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--upload-window-mb", a->uploadWindowMb, "updates in flight towards the coordinator at once (at least one)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-message-mb", a->maxMessageMb, "connections sending a larger message are dropped")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--seed", a->seed, "seed for selection and initial head")->capture_default_str();
@@ -86,6 +99,7 @@ Command addCoordinatorCommand(CLI::App& app) {
     FEDTL_ENFORCE(a->backbone.empty() != a->scenario.empty(), ConfigError, "give exactly one of --backbone or --scenario");
     auto strategy = participant::Strategy::parse(a->strategy);
     FEDTL_ENFORCE(strategy.usesPretrainedWeights(), ConfigError, "federated transfer needs a pretrained strategy, not scratch");
+    const auto aggregation = coordinator::AggregationOptions::parse(a->aggregation);  // refuse typos before loading
 
     // The backbone: its model (for initial parameters and central evaluation) and file bytes.
     std::string backbonePath = a->backbone;
@@ -99,7 +113,9 @@ Command addCoordinatorCommand(CLI::App& app) {
     }
     auto loaded = ml::loadCheckpoint(backbonePath);
     auto bytes = readFile(backbonePath, std::size_t{8} << 30);
-    coordinator::Backbone backbone{loaded.digestHex, std::string(bytes.begin(), bytes.end())};
+    const std::string backboneDigest = loaded.digestHex;
+    coordinator::Backbone backbone{backboneDigest, std::string(bytes.begin(), bytes.end())};
+    bytes = {};
     if (!a->test.empty()) central = loadFederatedData(a->test);
     std::int64_t classes = a->numClasses > 0 ? a->numClasses : central.test.numClasses;
     FEDTL_ENFORCE(classes >= 2, ConfigError, "set --num-classes or give --test data to learn the class count from");
@@ -120,10 +136,18 @@ Command addCoordinatorCommand(CLI::App& app) {
     options.train.seed = a->seed;
     options.server.kind = coordinator::ServerOptimizerOptions::parseKind(a->server);
     options.server.learningRate = a->serverLr;
+    options.aggregation = aggregation;
+    options.cosineLearningRate = a->lrSchedule == "cosine";
+    options.uploadWindowBytes = static_cast<std::uint64_t>(a->uploadWindowMb * (1 << 20));
     options.seed = a->seed;
+    options.limits.maxParameters =
+        std::min<std::uint64_t>(options.limits.maxParameters, static_cast<std::uint64_t>(a->maxMessageMb * (1 << 20)));
 
-    transport::ZmqHub hub(a->bind);
-    coordinator::RoundEngine engine(hub, options, backbone, initial);
+    transport::LinkOptions link;
+    link.maxMessageBytes = static_cast<std::int64_t>(a->maxMessageMb * (1 << 20));
+    transport::ZmqHub hub(a->bind, link);
+    const std::size_t parameterCount = initial.size();
+    coordinator::RoundEngine engine(hub, options, std::move(backbone), std::move(initial));
 
     namespace fs = std::filesystem;
     fs::create_directories(a->outDir);
@@ -133,10 +157,10 @@ Command addCoordinatorCommand(CLI::App& app) {
       auto stateBytes = readFile(statePath, std::size_t{8} << 30);
       auto state = protocols::decodeRoundState(
           std::string_view(reinterpret_cast<const char*>(stateBytes.data()), stateBytes.size()), statePath);
-      FEDTL_ENFORCE(state.backboneDigest == backbone.digest && state.strategy == strategy.name(), CheckpointError,
+      FEDTL_ENFORCE(state.backboneDigest == backboneDigest && state.strategy == strategy.name(), CheckpointError,
                     statePath, " belongs to another run (backbone or strategy differs); use another --out-dir");
-      FEDTL_ENFORCE(state.parameters.size() == initial.size(), CheckpointError, statePath, " holds ",
-                    state.parameters.size(), " parameters, this run's model shares ", initial.size(),
+      FEDTL_ENFORCE(state.parameters.size() == parameterCount, CheckpointError, statePath, " holds ",
+                    state.parameters.size(), " parameters, this run's model shares ", parameterCount,
                     " (was --fedbn given differently?); use another --out-dir");
       engine.resumeFrom(state.completedRounds, state.parameters, state.serverFirstMoment, state.serverSecondMoment);
       std::fprintf(stderr, "resuming after round %lld\n", static_cast<long long>(state.completedRounds));
@@ -160,20 +184,21 @@ Command addCoordinatorCommand(CLI::App& app) {
     }
     coordinator::RoundMetrics last;
     engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>& params) {
-      protocols::RoundState state{m.round, backbone.digest, strategy.name(), params,
-                                  engine.serverOptimizer().firstMoment(), engine.serverOptimizer().secondMoment()};
-      writeFileAtomic(statePath, protocols::encodeRoundState(state));
+      const std::string strategyName = strategy.name();
+      writeFileAtomic(statePath, protocols::encodeRoundState(protocols::RoundStateView{
+                                     m.round, backboneDigest, strategyName, params,
+                                     engine.serverOptimizer().firstMoment(), engine.serverOptimizer().secondMoment()}));
       std::ofstream(metricsPath, std::ios::app) << metricsLine(m);
       std::fprintf(stderr,
                    "round %lld/%lld: %zu/%zu updates, loss %.4f, federated accuracy %.2f%%, central accuracy %.2f%%, "
-                   "%.1f s%s\n",
+                   "%.2f MB down, %.2f MB up, %.1f s%s\n",
                    static_cast<long long>(m.round), static_cast<long long>(a->rounds), m.received, m.selected, m.trainLoss,
-                   100 * m.federatedAccuracy, 100 * m.centralAccuracy, m.totalSeconds,
+                   100 * m.federatedAccuracy, 100 * m.centralAccuracy, m.bytesDown / 1e6, m.bytesUp / 1e6, m.totalSeconds,
                    a->insecure ? "  [insecure: channels are not encrypted]" : "");
       last = m;
     });
     std::fprintf(stderr, "coordinator listening on %s (%lld trainable parameters, backbone %s)\n", hub.endpoint().c_str(),
-                 static_cast<long long>(initial.size()), backbone.digest.substr(0, 12).c_str());
+                 static_cast<long long>(parameterCount), backboneDigest.substr(0, 12).c_str());
     engine.run();
     if (!a->summary.empty()) {
       SummaryJson s;
