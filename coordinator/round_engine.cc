@@ -8,6 +8,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "protocols/signing.h"
 
 namespace fedtl::coordinator {
 namespace {
@@ -43,6 +44,13 @@ RoundEngine::RoundEngine(transport::Hub& hub, EngineOptions options, Backbone ba
   FEDTL_ENFORCE(options_.rounds >= 1, ConfigError, "rounds must be at least 1");
   FEDTL_ENFORCE(!params_.empty(), ConfigError, "the model has no trainable parameters");
   protocols::validate(options_.train);
+  backboneSignature_ = signatureOf(protocols::backboneStatement(backboneDigest_));
+}
+
+std::string RoundEngine::signatureOf(const std::vector<std::uint8_t>& statement) const {
+  if (!options_.sign) return {};
+  auto signature = options_.sign(statement);
+  return std::string(signature.begin(), signature.end());
 }
 
 void RoundEngine::resumeFrom(std::int64_t completedRounds, std::vector<float> parameters, std::vector<float> firstMoment,
@@ -184,7 +192,7 @@ void RoundEngine::onHello(const std::string& name, const protocols::Hello& hello
   if (fresh) peer.id = nextId_++;
   peer.trainSamples = hello.trainSamples;
   const bool cached = hello.cachedBackbone == backboneDigest_;
-  protocols::Welcome welcome{peer.id, backboneDigest_, !cached};
+  protocols::Welcome welcome{peer.id, backboneDigest_, !cached, backboneSignature_};
   if (!sendTo(name, transport::share(protocols::encodeFrame(welcome, 0, 0)))) return;
   if (!cached && !sendTo(name, backboneFrame_)) return;
   peer.ready = true;
@@ -226,8 +234,9 @@ bool RoundEngine::runRound(RoundMetrics& m) {
   config.learningRate = roundLearningRate(options_, m.round);
   {
     // The transport holds the frame until the last peer has it; then it is freed at once.
-    const auto frame = transport::share(
-        protocols::encodeFrame(protocols::RoundStartRef{config, params_}, static_cast<std::uint64_t>(m.round), 0));
+    const auto round = static_cast<std::uint64_t>(m.round);
+    const std::string signature = signatureOf(protocols::roundStartStatement(round, config, params_));
+    const auto frame = transport::share(protocols::encodeFrame(protocols::RoundStartRef{config, params_, signature}, round, 0));
     for (const auto& name : ready) {
       auto it = awaitingUpdate_.find(name);
       if (it != awaitingUpdate_.end() && !it->second) continue;  // already answered this round
@@ -263,8 +272,9 @@ bool RoundEngine::runRound(RoundMetrics& m) {
 void RoundEngine::evaluateFederated(const std::vector<std::string>& selected, RoundMetrics& m) {
   awaitingEval_.clear();
   evalAccuracySum_ = evalSamples_ = 0;
-  const auto frame =
-      transport::share(protocols::encodeFrame(protocols::EvalRequestRef{params_}, static_cast<std::uint64_t>(m.round), 0));
+  const auto round = static_cast<std::uint64_t>(m.round);
+  const std::string signature = signatureOf(protocols::evalRequestStatement(round, params_));
+  const auto frame = transport::share(protocols::encodeFrame(protocols::EvalRequestRef{params_, signature}, round, 0));
   for (const auto& name : selected)
     if (sendTo(name, frame)) awaitingEval_[name] = true;
   pump(Clock::now() + options_.stageTimeout, [&] {

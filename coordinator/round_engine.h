@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "common/crypto/ed25519.h"
 #include "common/transport/transport.h"
 #include "coordinator/aggregation.h"
 #include "protocols/frame.h"
@@ -44,6 +45,9 @@ struct EngineOptions {
   bool cosineLearningRate = true;  // the local learning rate decays over the rounds
   bool federatedEvaluation = true;
   protocols::FrameLimits limits;
+  // Signs with the coordinator's Ed25519 identity (protocols/signing.h statements); unset, the
+  // backbone and round parameters go unsigned and only unpinned participants accept them.
+  std::function<crypto::Ed25519Signature(const std::vector<std::uint8_t>&)> sign;
 };
 
 struct Backbone {
@@ -110,7 +114,10 @@ class RoundEngine {
 
   transport::Hub& hub_;
   EngineOptions options_;
+  std::string signatureOf(const std::vector<std::uint8_t>& statement) const;
+
   std::string backboneDigest_;
+  std::string backboneSignature_;
   transport::SharedFrame backboneFrame_;
   std::vector<float> params_;
   ServerOptimizer server_;

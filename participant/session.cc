@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstring>
 
 #include "common/crypto/sha256.h"
 #include "protocols/checkpoint_format.h"
+#include "protocols/signing.h"
 #include "common/error.h"
 
 namespace fedtl::participant {
@@ -21,6 +23,16 @@ ParticipantSession::ParticipantSession(transport::Link& link, LocalTrainer& trai
 void ParticipantSession::announceUpdate() {
   uploadPending_ = true;
   link_.send(protocols::encodeFrame(protocols::UploadReady{}, lastRound_, id_), options_.sendTimeout);
+}
+
+void ParticipantSession::checkSigned(const std::vector<std::uint8_t>& statement, const std::string& signature,
+                                     const char* what) const {
+  if (!options_.coordinatorKey) return;
+  crypto::Ed25519Signature sig{};
+  const bool wellFormed = signature.size() == sig.size();
+  if (wellFormed) std::memcpy(sig.data(), signature.data(), sig.size());
+  FEDTL_ENFORCE(wellFormed && crypto::ed25519Verify(*options_.coordinatorKey, statement, sig), protocols::DecodeError,
+                what, " is not signed by the pinned coordinator key; refused");
 }
 
 void ParticipantSession::sayHello() {
@@ -68,6 +80,7 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
     case MessageType::kWelcome: {
       auto w = protocols::decodePayload<protocols::Welcome>(header, payload);
       protocols::validate(w);
+      checkSigned(protocols::backboneStatement(w.backboneDigest), w.signature, "the backbone digest");
       id_ = w.participantId;
       expectedBackbone_ = w.backboneDigest;
       haveBackbone_ = !w.backboneFollows && trainer_.cachedBackbone() == w.backboneDigest;
@@ -92,6 +105,8 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
       }
       auto start = protocols::decodePayload<protocols::RoundStart>(header, payload);
       protocols::validate(start.config);
+      checkSigned(protocols::roundStartStatement(header.round, start.config, start.parameters), start.signature,
+                  "the round start");
       auto update = trainer_.train(start);
       lastRound_ = header.round;
       lastStartDigest_ = startDigest;
@@ -111,6 +126,7 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
       FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "evaluation request before a backbone");
       uploadPending_ = false;  // the coordinator has closed the round
       auto req = protocols::decodePayload<protocols::EvalRequest>(header, payload);
+      checkSigned(protocols::evalRequestStatement(header.round, req.parameters), req.signature, "the evaluation request");
       auto result = trainer_.evaluate(req.parameters);
       link_.send(protocols::encodeFrame(result, header.round, id_), options_.sendTimeout);
       ++report.evaluations;

@@ -9,9 +9,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/crypto/ed25519.h"
 #include "common/transport/transport.h"
 #include "protocols/frame.h"
 #include "protocols/messages.h"
@@ -36,6 +38,9 @@ struct SessionOptions {
   transport::Millis announceInterval{3000};  // silence after which a kept update is announced again
   transport::Millis sendTimeout{5000};
   protocols::FrameLimits limits;
+  // The coordinator's pinned Ed25519 key: when set, a backbone, round start or evaluation
+  // request that it did not sign is refused.
+  std::optional<crypto::Ed25519PublicKey> coordinatorKey;
 };
 
 struct SessionReport {
@@ -53,6 +58,8 @@ class ParticipantSession {
  private:
   void sayHello();
   void announceUpdate();
+  // Throws DecodeError unless the pinned coordinator key (if any) signed `statement`.
+  void checkSigned(const std::vector<std::uint8_t>& statement, const std::string& signature, const char* what) const;
   void handle(std::string_view frame, SessionReport& report);
 
   transport::Link& link_;

@@ -30,6 +30,7 @@ void validate(const Hello& m) {
 
 void validate(const Welcome& m) {
   FEDTL_ENFORCE(isHexDigest(m.backboneDigest), DecodeError, "welcome carries no valid backbone digest");
+  FEDTL_ENFORCE(m.signature.empty() || m.signature.size() == 64, DecodeError, "welcome signature is not 64 bytes");
 }
 
 void validate(const TrainConfig& m) {

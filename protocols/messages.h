@@ -32,10 +32,11 @@ struct Welcome {
   std::uint32_t participantId = 0;
   std::string backboneDigest;    // what the participant must hold before training
   bool backboneFollows = false;  // a kBackbone frame comes next (cache miss)
+  std::string signature;         // the coordinator's Ed25519 signature of backboneStatement, or empty
 
   template <class A>
   void serialize(A& ar) {
-    ar(participantId, backboneDigest, backboneFollows);
+    ar(participantId, backboneDigest, backboneFollows, signature);
   }
 };
 
@@ -69,10 +70,11 @@ struct RoundStart {
   static constexpr MessageType kType = MessageType::kRoundStart;
   TrainConfig config;
   std::vector<float> parameters;  // the global trainable parameters, flattened
+  std::string signature;          // Ed25519 signature of roundStartStatement, or empty
 
   template <class A>
   void serialize(A& ar) {
-    ar(config, parameters);
+    ar(config, parameters, signature);
   }
 };
 
@@ -116,10 +118,11 @@ struct UploadGrant {
 struct EvalRequest {
   static constexpr MessageType kType = MessageType::kEvalRequest;
   std::vector<float> parameters;
+  std::string signature;  // Ed25519 signature of evalRequestStatement, or empty
 
   template <class A>
   void serialize(A& ar) {
-    ar(parameters);
+    ar(parameters, signature);
   }
 };
 
@@ -129,20 +132,22 @@ struct RoundStartRef {
   static constexpr MessageType kType = MessageType::kRoundStart;
   const TrainConfig& config;
   const std::vector<float>& parameters;
+  const std::string& signature;
 
   template <class A>
   void serialize(A& ar) {
-    ar(config, parameters);
+    ar(config, parameters, signature);
   }
 };
 
 struct EvalRequestRef {
   static constexpr MessageType kType = MessageType::kEvalRequest;
   const std::vector<float>& parameters;
+  const std::string& signature;
 
   template <class A>
   void serialize(A& ar) {
-    ar(parameters);
+    ar(parameters, signature);
   }
 };
 

@@ -69,8 +69,10 @@ TEST(Messages, BorrowingEncodersWriteTheSameBytes) {
   RoundStart start;
   start.config.strategy = "partial:1";
   start.parameters = {1.0f, 2.0f, 3.0f};
-  EXPECT_EQ(encodeFrame(RoundStartRef{start.config, start.parameters}, 3, 0), encodeFrame(start, 3, 0));
-  EXPECT_EQ(encodeFrame(EvalRequestRef{start.parameters}, 3, 0), encodeFrame(EvalRequest{start.parameters}, 3, 0));
+  start.signature = std::string(64, 's');
+  EXPECT_EQ(encodeFrame(RoundStartRef{start.config, start.parameters, start.signature}, 3, 0), encodeFrame(start, 3, 0));
+  EXPECT_EQ(encodeFrame(EvalRequestRef{start.parameters, start.signature}, 3, 0),
+            encodeFrame(EvalRequest{start.parameters, start.signature}, 3, 0));
   EXPECT_EQ(encodedSize(start), encode(start).size());
 }
 

@@ -11,6 +11,7 @@
 #include "protocols/checkpoint_format.h"
 #include "common/transport/inproc/inproc_transport.h"
 #include "participant/session.h"
+#include "protocols/signing.h"
 
 namespace fedtl {
 namespace {
@@ -48,10 +49,15 @@ coordinator::Backbone testBackbone() {
 }
 
 struct RunningParticipant {
-  RunningParticipant(transport::InprocHub& hub, const std::string& name, std::vector<float> target, std::uint64_t n)
+  RunningParticipant(transport::InprocHub& hub, const std::string& name, std::vector<float> target, std::uint64_t n,
+                     std::optional<crypto::Ed25519PublicKey> pin = std::nullopt)
       : trainer(std::move(target), n), link(hub.connect(name)) {
-    thread = std::thread([this] {
-      participant::ParticipantSession session(*link, trainer, {.helloInterval = 200ms, .sendTimeout = 1000ms});
+    thread = std::thread([this, pin] {
+      participant::SessionOptions options;
+      options.helloInterval = 200ms;
+      options.sendTimeout = 1000ms;
+      options.coordinatorKey = pin;
+      participant::ParticipantSession session(*link, trainer, options);
       report = session.run([this] { return stop.load(); });
     });
   }
@@ -163,6 +169,70 @@ TEST(RoundEngine, LearningRateDecaysOverRoundsUnlessConstant) {
   EXPECT_GE(coordinator::roundLearningRate(o, 10), 0.005);
   o.cosineLearningRate = false;
   EXPECT_DOUBLE_EQ(coordinator::roundLearningRate(o, 10), 0.1);
+}
+
+TEST(RoundEngine, PinnedParticipantsTrainOnlyOnWhatTheCoordinatorSigned) {
+  transport::InprocHub hub;
+  auto options = fastOptions();
+  options.rounds = 2;
+  options.stageTimeout = 1000ms;
+  auto identity = crypto::generateEd25519KeyPair();
+  options.sign = [&](const std::vector<std::uint8_t>& statement) { return crypto::ed25519Sign(identity.privateKey, statement); };
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f});
+  auto impostor = crypto::generateEd25519KeyPair();
+  RunningParticipant a(hub, "a", {1.0f}, 10, identity.publicKey), b(hub, "b", {3.0f}, 10, identity.publicKey);
+  RunningParticipant wrongPin(hub, "c", {100.0f}, 10, impostor.publicKey);
+  engine.run();
+  EXPECT_FLOAT_EQ(engine.parameters()[0], 2.0f) << "the participant with the wrong pin never contributes";
+  a.join();
+  EXPECT_EQ(a.report.roundsTrained, 2);
+  wrongPin.stop = true;
+  wrongPin.join();
+  EXPECT_EQ(wrongPin.report.roundsTrained, 0);
+}
+
+TEST(ParticipantSession, RefusesRoundParametersWhoseSignatureDoesNotMatch) {
+  transport::InprocHub hub;
+  FakeTrainer trainer({1.0f}, 5);
+  auto link = hub.connect("p");
+  auto identity = crypto::generateEd25519KeyPair();
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    participant::SessionOptions options;
+    options.helloInterval = 5000ms;
+    options.sendTimeout = 1000ms;
+    options.coordinatorKey = identity.publicKey;
+    participant::ParticipantSession s(*link, trainer, options);
+    s.run([&] { return stop.load(); });
+  });
+  ASSERT_TRUE(hub.receive(2000ms).has_value());  // hello
+  auto backbone = testBackbone();
+  auto sign = [&](const std::vector<std::uint8_t>& statement) {
+    auto sig = crypto::ed25519Sign(identity.privateKey, statement);
+    return std::string(sig.begin(), sig.end());
+  };
+  protocols::Welcome welcome{1, backbone.digest, true, sign(protocols::backboneStatement(backbone.digest))};
+  hub.send("p", transport::share(protocols::encodeFrame(welcome, 0, 0)), 1000ms);
+  hub.send("p", transport::share(protocols::encodeFrame(protocols::BackboneData{backbone.digest, backbone.bytes}, 0, 0)), 1000ms);
+  // Signed for other parameters, for another round, or not at all: each refused.
+  protocols::RoundStart start{{}, {5.0f}, sign(protocols::roundStartStatement(1, {}, {0.0f}))};
+  hub.send("p", transport::share(protocols::encodeFrame(start, 1, 0)), 1000ms);
+  start.parameters = {0.0f};
+  hub.send("p", transport::share(protocols::encodeFrame(start, 2, 0)), 1000ms);
+  start.signature.clear();
+  hub.send("p", transport::share(protocols::encodeFrame(start, 1, 0)), 1000ms);
+  while (auto reply = hub.receive(500ms))
+    EXPECT_NE(protocols::decodeFrameHeader(reply->frame.bytes(), {}).type, protocols::MessageType::kUploadReady);
+  // The genuine one is accepted.
+  start.signature = sign(protocols::roundStartStatement(1, {}, {0.0f}));
+  hub.send("p", transport::share(protocols::encodeFrame(start, 1, 0)), 1000ms);
+  bool announced = false;
+  while (auto reply = hub.receive(500ms))
+    announced = announced || protocols::decodeFrameHeader(reply->frame.bytes(), {}).type == protocols::MessageType::kUploadReady;
+  EXPECT_TRUE(announced);
+  EXPECT_EQ(trainer.downloads, 1);
+  stop = true;
+  t.join();
 }
 
 TEST(RoundEngine, RobustAggregationIgnoresAnOutlier) {
