@@ -49,6 +49,7 @@ class SyntheticTrainer : public participant::LocalTrainer {
   std::uint64_t trainSamples() const override { return 100; }
   std::string cachedBackbone() const override { return digest_; }
   void setBackbone(const std::string& digest, const std::string&) override { digest_ = digest; }
+  std::vector<float> batchNormStatistics() override { return {}; }
   protocols::Update train(const protocols::RoundStart& start) override {
     protocols::Update u{100, 1.0, std::vector<float>(start.parameters.size(), step_)};
     return u;
@@ -83,7 +84,7 @@ int runCoordinator(std::size_t participants, std::size_t params, std::int64_t ro
     const std::string strategy = "synthetic";
     writeFileAtomic(statePath, protocols::encodeRoundState(protocols::RoundStateView{
                                    m.round, digest, strategy, params, engine.serverOptimizer().firstMoment(),
-                                   engine.serverOptimizer().secondMoment()}));
+                                   engine.serverOptimizer().secondMoment(), engine.batchNormStatistics()}));
   });
   { std::ofstream(endpointFile) << hub.endpoint() << "\n"; }
   const long idleKb = statusKb("VmRSS");

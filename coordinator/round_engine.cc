@@ -18,6 +18,7 @@ using protocols::MessageType;
 
 constexpr transport::Millis kSendTimeout{2000};
 constexpr transport::Millis kPumpSlice{100};
+constexpr std::chrono::seconds kBackboneResendInterval{10};
 
 }  // namespace
 
@@ -105,6 +106,22 @@ void RoundEngine::handle(const transport::Incoming& in) {
         spdlog::info("participant {} left", in.peer);
         return;
       case MessageType::kUploadReady: onUploadReady(in.peer, header); return;
+      case MessageType::kStats: {
+        auto it = awaitingStats_.find(in.peer);
+        if (it == awaitingStats_.end() || !it->second) return;
+        auto stats = protocols::decodePayload<protocols::Stats>(header, payload);
+        protocols::validate(stats);
+        it->second = false;
+        if (stats.statistics.empty()) return;  // a backbone without BatchNorm
+        if (statsSum_.empty()) statsSum_.assign(stats.statistics.size(), 0.0);
+        FEDTL_ENFORCE(stats.statistics.size() == statsSum_.size(), DecodeError, "statistics have ",
+                      stats.statistics.size(), " values, the others ", statsSum_.size());
+        for (std::size_t i = 0; i < statsSum_.size(); ++i)
+          statsSum_[i] += static_cast<double>(stats.samples) * stats.statistics[i];
+        statsSamples_ += static_cast<double>(stats.samples);
+        ++statsReplies_;
+        return;
+      }
       case MessageType::kUpdate: onUpdate(in.peer, header, payload, frame.size()); return;
       case MessageType::kEvalResult: {
         auto it = awaitingEval_.find(in.peer);
@@ -194,7 +211,14 @@ void RoundEngine::onHello(const std::string& name, const protocols::Hello& hello
   const bool cached = hello.cachedBackbone == backboneDigest_;
   protocols::Welcome welcome{peer.id, backboneDigest_, !cached, backboneSignature_};
   if (!sendTo(name, transport::share(protocols::encodeFrame(welcome, 0, 0)))) return;
-  if (!cached && !sendTo(name, backboneFrame_)) return;
+  if (!cached) {
+    // A peer that keeps asking (it cannot verify, or its downloads fail) gets the backbone at
+    // most once per interval, so hellos cannot make the coordinator stream it in a loop.
+    const auto now = Clock::now();
+    if (peer.backboneSentAt != Clock::time_point{} && now - peer.backboneSentAt < kBackboneResendInterval) return;
+    if (!sendTo(name, backboneFrame_)) return;
+    peer.backboneSentAt = now;
+  }
   peer.ready = true;
   if (wasReady && cached) return;  // a periodic hello from a participant we already serve
   spdlog::info("participant {} (id {}) {}, {} training samples{}", name, peer.id, fresh ? "joined" : "rejoined",
@@ -235,8 +259,9 @@ bool RoundEngine::runRound(RoundMetrics& m) {
   {
     // The transport holds the frame until the last peer has it; then it is freed at once.
     const auto round = static_cast<std::uint64_t>(m.round);
-    const std::string signature = signatureOf(protocols::roundStartStatement(round, config, params_));
-    const auto frame = transport::share(protocols::encodeFrame(protocols::RoundStartRef{config, params_, signature}, round, 0));
+    const std::string signature = signatureOf(protocols::roundStartStatement(round, config, params_, bnStatistics_));
+    const auto frame = transport::share(
+        protocols::encodeFrame(protocols::RoundStartRef{config, params_, bnStatistics_, signature}, round, 0));
     for (const auto& name : ready) {
       auto it = awaitingUpdate_.find(name);
       if (it != awaitingUpdate_.end() && !it->second) continue;  // already answered this round
@@ -283,7 +308,32 @@ void RoundEngine::evaluateFederated(const std::vector<std::string>& selected, Ro
   if (evalSamples_ > 0) m.federatedAccuracy = evalAccuracySum_ / evalSamples_;
 }
 
+void RoundEngine::gatherBatchNormStatistics() {
+  pump(Clock::now() + options_.joinTimeout, [&] { return readyParticipants() >= options_.minParticipants; });
+  awaitingStats_.clear();
+  statsSum_.clear();
+  statsSamples_ = 0;
+  statsReplies_ = 0;
+  const auto request = transport::share(protocols::encodeFrame(protocols::StatsRequest{}, 0, 0));
+  for (auto& [name, peer] : peers_)
+    if (peer.ready && sendTo(name, request)) awaitingStats_[name] = true;
+  pump(Clock::now() + options_.stageTimeout, [&] {
+    return std::none_of(awaitingStats_.begin(), awaitingStats_.end(), [](auto& a) { return a.second; });
+  });
+  awaitingStats_.clear();
+  if (statsReplies_ < options_.minParticipants || statsSamples_ <= 0) {
+    spdlog::warn("BatchNorm statistics from {} participants, {} needed: each adapts to its own data instead",
+                 statsReplies_, options_.minParticipants);
+    return;
+  }
+  bnStatistics_.resize(statsSum_.size());
+  for (std::size_t i = 0; i < statsSum_.size(); ++i) bnStatistics_[i] = static_cast<float>(statsSum_[i] / statsSamples_);
+  spdlog::info("pooled BatchNorm statistics of {} participants ({} samples)", statsReplies_, statsSamples_);
+}
+
 void RoundEngine::run() {
+  if (options_.federatedBatchNorm && !options_.train.localBatchNorm && bnStatistics_.empty() && nextRound_ == 1)
+    gatherBatchNormStatistics();
   for (; nextRound_ <= options_.rounds; ++nextRound_) {
     RoundMetrics m;
     m.round = nextRound_;

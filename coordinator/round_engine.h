@@ -43,6 +43,9 @@ struct EngineOptions {
   transport::Millis uploadTimeout{30000};         // a granted upload that does not come frees its slot
   std::uint64_t seed = 0;
   bool cosineLearningRate = true;  // the local learning rate decays over the rounds
+  // Federated AdaBN: before round 1, pool the participants' BatchNorm statistics of their
+  // training images (weighted by samples) and have everyone use them (not with FedBN).
+  bool federatedBatchNorm = true;
   bool federatedEvaluation = true;
   protocols::FrameLimits limits;
   // Signs with the coordinator's Ed25519 identity (protocols/signing.h statements); unset, the
@@ -84,6 +87,10 @@ class RoundEngine {
   void resumeFrom(std::int64_t completedRounds, std::vector<float> parameters, std::vector<float> firstMoment,
                   std::vector<float> secondMoment);
   const ServerOptimizer& serverOptimizer() const { return server_; }
+  // The pooled BatchNorm statistics (empty until gathered, or without BatchNorm); checkpoints
+  // keep them and a resumed run restores them here.
+  const std::vector<float>& batchNormStatistics() const { return bnStatistics_; }
+  void setBatchNormStatistics(std::vector<float> statistics) { bnStatistics_ = std::move(statistics); }
 
   // Runs the remaining rounds and tells the participants goodbye; throws Error when a round
   // cannot gather its minimum after the configured retries.
@@ -97,6 +104,7 @@ class RoundEngine {
     std::uint32_t id = 0;
     std::uint64_t trainSamples = 0;
     bool ready = false;  // holds the backbone
+    std::chrono::steady_clock::time_point backboneSentAt{};
   };
   using Clock = std::chrono::steady_clock;
 
@@ -109,6 +117,7 @@ class RoundEngine {
                 std::size_t frameBytes);
   void onUploadReady(const std::string& name, const protocols::FrameHeader& header);
   void grantUploads();
+  void gatherBatchNormStatistics();
   bool runRound(RoundMetrics& metrics);
   void evaluateFederated(const std::vector<std::string>& selected, RoundMetrics& metrics);
 
@@ -134,6 +143,11 @@ class RoundEngine {
   std::map<std::string, Clock::time_point> uploadGrants_;  // granted, update not yet in
   WeightedSum updates_;
   std::vector<std::vector<float>> robustUpdates_;          // robust aggregation only
+  std::vector<float> bnStatistics_;
+  std::map<std::string, bool> awaitingStats_;
+  std::vector<double> statsSum_;
+  double statsSamples_ = 0;
+  std::size_t statsReplies_ = 0;
   double lossSum_ = 0, lossWeight_ = 0, evalAccuracySum_ = 0, evalSamples_ = 0;
   std::uint64_t bytesUp_ = 0, bytesDown_ = 0;
 };

@@ -75,6 +75,10 @@ void FederatedTrainer::prepare(const protocols::TrainConfig& config) {
 
 protocols::Update FederatedTrainer::train(const protocols::RoundStart& start) {
   prepare(start.config);
+  if (start.batchNormStatistics != statistics_) {
+    cache_ = {};  // the frozen prefix's outputs depend on the BatchNorm statistics
+    statistics_ = start.batchNormStatistics;
+  }
   ml::assign(shared_, start.parameters);  // throws on a model-size mismatch; local BN stays
   FineTuneOptions options = base_;
   options.steps = start.config.steps;
@@ -83,6 +87,7 @@ protocols::Update FederatedTrainer::train(const protocols::RoundStart& start) {
   options.proximalMu = start.config.proximalMu;
   options.localBatchNorm = start.config.localBatchNorm;
   options.seed = start.config.seed;
+  options.batchNormStatistics = statistics_;
   auto report = fineTune(model_, Strategy::parse(start.config.strategy), train_, options, &cache_);
   protocols::Update update;
   update.trainSamples = static_cast<std::uint64_t>(train_.size());
@@ -90,6 +95,15 @@ protocols::Update FederatedTrainer::train(const protocols::RoundStart& start) {
   update.delta = ml::flatten(shared_);
   for (std::size_t i = 0; i < update.delta.size(); ++i) update.delta[i] -= start.parameters[i];
   return update;
+}
+
+std::vector<float> FederatedTrainer::batchNormStatistics() {
+  FEDTL_ENFORCE(pretrained_, ConfigError, "no backbone");
+  // AdaBN on a copy: the statistics the local images give the pretrained backbone.
+  auto copy = makeTargetModel(pretrained_, Strategy::parse("linear-probe"), train_.numClasses, 0);
+  auto& backbone = copy->backbone;
+  ml::reestimateBatchNorm(*backbone, [&](const torch::Tensor& x) { return backbone->forward(x); }, train_.images);
+  return ml::batchNormStatistics(*backbone);
 }
 
 protocols::EvalResult FederatedTrainer::evaluate(const std::vector<float>& parameters) {

@@ -28,6 +28,7 @@ class FederatedTrainer : public LocalTrainer {
   std::uint64_t trainSamples() const override { return static_cast<std::uint64_t>(train_.size()); }
   std::string cachedBackbone() const override { return digest_; }
   void setBackbone(const std::string& digest, const std::string& checkpoint) override;
+  std::vector<float> batchNormStatistics() override;
   protocols::Update train(const protocols::RoundStart& start) override;
   protocols::EvalResult evaluate(const std::vector<float>& parameters) override;
   // The model of the current strategy (null before the first round), for inspection.
@@ -47,6 +48,7 @@ class FederatedTrainer : public LocalTrainer {
   bool localBatchNorm_ = false;
   std::vector<torch::Tensor> shared_;  // the parameters that travel, in vector order
   PrefixCache cache_;
+  std::vector<float> statistics_;  // the pooled BatchNorm statistics the model uses (empty: local)
 };
 
 }  // namespace fedtl::participant

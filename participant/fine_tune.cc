@@ -182,8 +182,12 @@ FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, cons
     if (p.requires_grad()) report.trainableParameters += p.numel();
 
   const bool reuse = cache && cache->firstTrainableBlock == firstTrainable && cache->inputs.defined();
-  if (pretrained && options.adaptBatchNorm && !reuse)
-    ml::reestimateBatchNorm(*backbone, [&](const torch::Tensor& x) { return backbone->forward(x); }, train.images);
+  if (pretrained && options.adaptBatchNorm && !reuse) {
+    if (!options.batchNormStatistics.empty())
+      ml::setBatchNormStatistics(*backbone, options.batchNormStatistics);
+    else
+      ml::reestimateBatchNorm(*backbone, [&](const torch::Tensor& x) { return backbone->forward(x); }, train.images);
+  }
 
   ml::LoopOptions loop;
   loop.batchSize = options.batchSize;

@@ -38,6 +38,9 @@ struct FineTuneOptions {
   int augmentShift = 2;           // random translation in pixels; 0 disables augmentation
   int cachedViews = 8;            // augmented views per sample in a frozen-prefix cache
   bool adaptBatchNorm = true;     // re-estimate BN statistics on the target images first
+  // Federated AdaBN: the participants' pooled statistics (ml::batchNormStatistics form) to use
+  // instead of re-estimating on the local images; empty: adapt locally.
+  std::vector<float> batchNormStatistics;
   // FedProx: adds (mu/2)·||w - w0||² over the shared trainable parameters, w0 being their
   // values when fineTune starts (in a federated round, the round's global parameters). 0: off.
   double proximalMu = 0.0;

@@ -36,6 +36,7 @@ void ParticipantSession::checkSigned(const std::vector<std::uint8_t>& statement,
 }
 
 void ParticipantSession::sayHello() {
+  lastHello_ = Clock::now();
   protocols::Hello hello{link_.name(), trainer_.cachedBackbone(), trainer_.trainSamples()};
   link_.send(protocols::encodeFrame(hello, 0, id_), options_.sendTimeout);
 }
@@ -65,7 +66,9 @@ SessionReport ParticipantSession::run(const std::function<bool()>& stop) {
       handle(frame->bytes(), report);
     } catch (const Error& e) {
       spdlog::warn("{}: rejected frame from the coordinator: {}", link_.name(), e.what());
-      if (!haveBackbone_) sayHello();  // ask for the backbone again rather than sit idle
+      // Ask for the backbone again rather than sit idle, but not in a loop with a coordinator
+      // whose answers keep failing (a wrong pin, a corrupt download): once per hello interval.
+      if (!haveBackbone_ && Clock::now() - lastHello_ >= options_.helloInterval) sayHello();
     }
   }
   report.endReason = finished_ ? endReason_ : "stopped";
@@ -105,8 +108,8 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
       }
       auto start = protocols::decodePayload<protocols::RoundStart>(header, payload);
       protocols::validate(start.config);
-      checkSigned(protocols::roundStartStatement(header.round, start.config, start.parameters), start.signature,
-                  "the round start");
+      checkSigned(protocols::roundStartStatement(header.round, start.config, start.parameters, start.batchNormStatistics),
+                  start.signature, "the round start");
       auto update = trainer_.train(start);
       lastRound_ = header.round;
       lastStartDigest_ = startDigest;
@@ -130,6 +133,13 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
       auto result = trainer_.evaluate(req.parameters);
       link_.send(protocols::encodeFrame(result, header.round, id_), options_.sendTimeout);
       ++report.evaluations;
+      return;
+    }
+    case MessageType::kStatsRequest: {
+      FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "statistics request before a backbone");
+      protocols::decodePayload<protocols::StatsRequest>(header, payload);
+      protocols::Stats stats{trainer_.trainSamples(), trainer_.batchNormStatistics()};
+      link_.send(protocols::encodeFrame(stats, header.round, id_), options_.sendTimeout);
       return;
     }
     case MessageType::kBye: {

@@ -28,6 +28,9 @@ class LocalTrainer {
   virtual std::string cachedBackbone() const = 0;
   // Takes a verified backbone checkpoint.
   virtual void setBackbone(const std::string& digest, const std::string& checkpoint) = 0;
+  // BatchNorm statistics of the backbone on the local training data (federated AdaBN), or
+  // empty when the backbone has none.
+  virtual std::vector<float> batchNormStatistics() = 0;
   // Local training from the round's global parameters; returns the update (delta).
   virtual protocols::Update train(const protocols::RoundStart& start) = 0;
   virtual protocols::EvalResult evaluate(const std::vector<float>& parameters) = 0;
@@ -71,7 +74,8 @@ class ParticipantSession {
   std::uint64_t lastRound_ = 0;
   std::string lastStartDigest_;
   std::string lastUpdate_;
-  bool uploadPending_ = false;  // announced; the coordinator has not moved past the round yet
+  bool uploadPending_ = false;
+  std::chrono::steady_clock::time_point lastHello_{};  // announced; the coordinator has not moved past the round yet
   std::string expectedBackbone_;
   bool haveBackbone_ = false;
   bool finished_ = false;

@@ -34,6 +34,8 @@ const char* messageTypeName(MessageType type) {
     case MessageType::kHeartbeat: return "heartbeat";
     case MessageType::kUploadReady: return "upload-ready";
     case MessageType::kUploadGrant: return "upload-grant";
+    case MessageType::kStatsRequest: return "stats-request";
+    case MessageType::kStats: return "stats";
     case MessageType::kBye: return "bye";
   }
   return "unknown";

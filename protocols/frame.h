@@ -34,8 +34,10 @@ enum class MessageType : std::uint16_t {
   kBye = 9,          // either way: orderly shutdown, with a reason
   kUploadReady = 10,  // participant -> coordinator: my update for this round is ready
   kUploadGrant = 11,  // coordinator -> participant: send it now (upload flow control)
+  kStatsRequest = 12,  // coordinator -> participant: report your BatchNorm statistics (federated AdaBN)
+  kStats = 13,         // participant -> coordinator: BatchNorm statistics of the local data
 };
-inline constexpr MessageType kLastMessageType = MessageType::kUploadGrant;
+inline constexpr MessageType kLastMessageType = MessageType::kStats;
 
 const char* messageTypeName(MessageType type);
 

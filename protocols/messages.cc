@@ -71,6 +71,11 @@ UpdateView decodeUpdateView(const FrameHeader& header, std::string_view payload)
   return view;
 }
 
+void validate(const Stats& m) {
+  FEDTL_ENFORCE(m.statistics.empty() || m.samples > 0, DecodeError, "statistics from zero samples");
+  for (float v : m.statistics) FEDTL_ENFORCE(std::isfinite(v), DecodeError, "statistics hold a non-finite value");
+}
+
 void validate(const EvalResult& m) {
   FEDTL_ENFORCE(m.accuracy >= 0 && m.accuracy <= 1, DecodeError, "accuracy outside [0, 1]");
   FEDTL_ENFORCE(std::isfinite(m.loss) && m.loss >= 0, DecodeError, "loss must be finite and non-negative");

@@ -69,12 +69,13 @@ struct TrainConfig {
 struct RoundStart {
   static constexpr MessageType kType = MessageType::kRoundStart;
   TrainConfig config;
-  std::vector<float> parameters;  // the global trainable parameters, flattened
-  std::string signature;          // Ed25519 signature of roundStartStatement, or empty
+  std::vector<float> parameters;           // the global trainable parameters, flattened
+  std::vector<float> batchNormStatistics;  // pooled (federated AdaBN), or empty: adapt locally
+  std::string signature;                   // Ed25519 signature of roundStartStatement, or empty
 
   template <class A>
   void serialize(A& ar) {
-    ar(config, parameters, signature);
+    ar(config, parameters, batchNormStatistics, signature);
   }
 };
 
@@ -132,11 +133,12 @@ struct RoundStartRef {
   static constexpr MessageType kType = MessageType::kRoundStart;
   const TrainConfig& config;
   const std::vector<float>& parameters;
+  const std::vector<float>& batchNormStatistics;
   const std::string& signature;
 
   template <class A>
   void serialize(A& ar) {
-    ar(config, parameters, signature);
+    ar(config, parameters, batchNormStatistics, signature);
   }
 };
 
@@ -148,6 +150,25 @@ struct EvalRequestRef {
   template <class A>
   void serialize(A& ar) {
     ar(parameters, signature);
+  }
+};
+
+// Federated AdaBN, once before the first round: each participant's BatchNorm statistics on its
+// training images (ml::batchNormStatistics form), pooled by the coordinator weighted by samples.
+struct StatsRequest {
+  static constexpr MessageType kType = MessageType::kStatsRequest;
+  template <class A>
+  void serialize(A&) {}
+};
+
+struct Stats {
+  static constexpr MessageType kType = MessageType::kStats;
+  std::uint64_t samples = 0;
+  std::vector<float> statistics;  // empty when the backbone has no BatchNorm
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(samples, statistics);
   }
 };
 
@@ -190,5 +211,6 @@ void validate(const Welcome& m);
 void validate(const TrainConfig& m);
 void validate(const Update& m);
 void validate(const EvalResult& m);
+void validate(const Stats& m);
 
 }  // namespace fedtl::protocols

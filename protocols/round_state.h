@@ -20,10 +20,12 @@ struct RoundState {
   std::string strategy;
   std::vector<float> parameters;
   std::vector<float> serverFirstMoment, serverSecondMoment;
+  std::vector<float> batchNormStatistics;  // pooled before round 1 (federated AdaBN), or empty
 
   template <class A>
   void serialize(A& ar) {
-    ar(completedRounds, backboneDigest, strategy, parameters, serverFirstMoment, serverSecondMoment);
+    ar(completedRounds, backboneDigest, strategy, parameters, serverFirstMoment, serverSecondMoment,
+       batchNormStatistics);
   }
 };
 
@@ -36,17 +38,19 @@ struct RoundStateView {
   const std::vector<float>& parameters;
   const std::vector<float>& serverFirstMoment;
   const std::vector<float>& serverSecondMoment;
+  const std::vector<float>& batchNormStatistics;
 
   template <class A>
   void serialize(A& ar) {
-    ar(completedRounds, backboneDigest, strategy, parameters, serverFirstMoment, serverSecondMoment);
+    ar(completedRounds, backboneDigest, strategy, parameters, serverFirstMoment, serverSecondMoment,
+       batchNormStatistics);
   }
 };
 
 std::string encodeRoundState(const RoundStateView& state);
 inline std::string encodeRoundState(const RoundState& s) {
   return encodeRoundState(RoundStateView{s.completedRounds, s.backboneDigest, s.strategy, s.parameters,
-                                         s.serverFirstMoment, s.serverSecondMoment});
+                                         s.serverFirstMoment, s.serverSecondMoment, s.batchNormStatistics});
 }
 // Throws CheckpointError naming the problem (magic, version, digest, malformed contents).
 RoundState decodeRoundState(std::string_view bytes, const std::string& origin);

@@ -30,12 +30,14 @@ std::vector<std::uint8_t> backboneStatement(const std::string& digestHex) {
 }
 
 std::vector<std::uint8_t> roundStartStatement(std::uint64_t round, const TrainConfig& config,
-                                              const std::vector<float>& parameters) {
+                                              const std::vector<float>& parameters,
+                                              const std::vector<float>& batchNormStatistics) {
   auto out = labelled("fedtl/round-start/v1");
   append(out, &round, sizeof round);
   const std::string encodedConfig = encode(config);
   appendDigest(out, encodedConfig.data(), encodedConfig.size());
   appendDigest(out, parameters.data(), parameters.size() * sizeof(float));
+  appendDigest(out, batchNormStatistics.data(), batchNormStatistics.size() * sizeof(float));
   return out;
 }
 

@@ -14,9 +14,11 @@ namespace fedtl::protocols {
 
 // "fedtl/backbone/v1" | digest (64 hex characters).
 std::vector<std::uint8_t> backboneStatement(const std::string& digestHex);
-// "fedtl/round-start/v1" | round | SHA-256(encoded config) | SHA-256(parameters).
+// "fedtl/round-start/v1" | round | SHA-256(encoded config) | SHA-256(parameters)
+//   | SHA-256(BatchNorm statistics).
 std::vector<std::uint8_t> roundStartStatement(std::uint64_t round, const TrainConfig& config,
-                                              const std::vector<float>& parameters);
+                                              const std::vector<float>& parameters,
+                                              const std::vector<float>& batchNormStatistics);
 // "fedtl/eval-request/v1" | round | SHA-256(parameters).
 std::vector<std::uint8_t> evalRequestStatement(std::uint64_t round, const std::vector<float>& parameters);
 

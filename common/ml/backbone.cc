@@ -264,4 +264,42 @@ void reestimateBatchNorm(torch::nn::Module& module, const std::function<torch::T
   module.train(wasTraining);
 }
 
+namespace {
+std::vector<nn::BatchNorm2dImpl*> batchNormLayers(torch::nn::Module& module) {
+  std::vector<nn::BatchNorm2dImpl*> layers;
+  for (const auto& m : module.modules(/*include_self=*/false))
+    if (auto* bn = m->as<nn::BatchNorm2d>()) layers.push_back(bn);
+  return layers;
+}
+}  // namespace
+
+std::vector<float> batchNormStatistics(torch::nn::Module& module) {
+  std::vector<float> out;
+  for (auto* bn : batchNormLayers(module)) {
+    auto mean = bn->running_mean.to(torch::kFloat32).contiguous();
+    auto second = (bn->running_var + bn->running_mean * bn->running_mean).to(torch::kFloat32).contiguous();
+    out.insert(out.end(), mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
+    out.insert(out.end(), second.data_ptr<float>(), second.data_ptr<float>() + second.numel());
+  }
+  return out;
+}
+
+void setBatchNormStatistics(torch::nn::Module& module, const std::vector<float>& statistics) {
+  auto layers = batchNormLayers(module);
+  std::size_t expected = 0;
+  for (auto* bn : layers) expected += 2 * static_cast<std::size_t>(bn->running_mean.numel());
+  FEDTL_ENFORCE(statistics.size() == expected, ConfigError, "BatchNorm statistics have ", statistics.size(),
+                " values, the model's layers need ", expected);
+  torch::NoGradGuard noGrad;
+  std::size_t at = 0;
+  for (auto* bn : layers) {
+    const auto c = bn->running_mean.numel();
+    auto mean = torch::from_blob(const_cast<float*>(statistics.data() + at), {c}, torch::kFloat32);
+    auto second = torch::from_blob(const_cast<float*>(statistics.data() + at + c), {c}, torch::kFloat32);
+    bn->running_mean.copy_(mean);
+    bn->running_var.copy_((second - mean * mean).clamp_min(0));
+    at += 2 * static_cast<std::size_t>(c);
+  }
+}
+
 }  // namespace fedtl::ml

@@ -101,4 +101,12 @@ TORCH_MODULE(TransferModel);
 void reestimateBatchNorm(torch::nn::Module& module, const std::function<torch::Tensor(const torch::Tensor&)>& forward,
                          const torch::Tensor& images, std::int64_t batchSize = 500);
 
+// Every BatchNorm2d layer's statistics of `module` as one vector, per layer the channel means
+// then the second moments E[x²] (variance + mean²): the form in which statistics of several
+// participants average correctly when weighted by their sample counts (federated AdaBN).
+std::vector<float> batchNormStatistics(torch::nn::Module& module);
+// Sets the running mean and variance of every BatchNorm2d layer from such a vector; throws
+// ConfigError when its length does not match the layers.
+void setBatchNormStatistics(torch::nn::Module& module, const std::vector<float>& statistics);
+
 }  // namespace fedtl::ml

@@ -73,12 +73,13 @@ namespace fedtl::protocols {
 namespace {
 
 TEST(RoundState, RoundTripAndCorruptionRefused) {
-  RoundState s{4, std::string(64, 'a'), "linear-probe", {1, 2, 3}, {0.1f}, {0.2f}};
+  RoundState s{4, std::string(64, 'a'), "linear-probe", {1, 2, 3}, {0.1f}, {0.2f}, {0.5f, 0.25f}};
   auto bytes = encodeRoundState(s);
   auto back = decodeRoundState(bytes, "mem");
   EXPECT_EQ(back.completedRounds, 4);
   EXPECT_EQ(back.parameters, s.parameters);
   EXPECT_EQ(back.serverSecondMoment, s.serverSecondMoment);
+  EXPECT_EQ(back.batchNormStatistics, s.batchNormStatistics);
   auto bad = bytes;
   bad[20] ^= 1;
   EXPECT_THROW(decodeRoundState(bad, "mem"), CheckpointError);

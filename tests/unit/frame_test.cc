@@ -31,7 +31,7 @@ TEST(Messages, EveryMessageRoundTrips) {
   EXPECT_EQ(h.trainSamples, 1234u);
   validate(h);
 
-  auto w = roundTrip(Welcome{9, digest('b'), true});
+  auto w = roundTrip(Welcome{9, digest('b'), true, std::string(64, 'x')});
   EXPECT_EQ(w.participantId, 9u);
   EXPECT_TRUE(w.backboneFollows);
   validate(w);
@@ -57,7 +57,7 @@ TEST(Messages, EveryMessageRoundTrips) {
   EXPECT_EQ(u.delta, (std::vector<float>{0.1f, 0.2f}));
   validate(u);
 
-  EXPECT_EQ(roundTrip(EvalRequest{{4.0f}}).parameters, std::vector<float>{4.0f});
+  EXPECT_EQ(roundTrip(EvalRequest{{4.0f}, {}}).parameters, std::vector<float>{4.0f});
   auto e = roundTrip(EvalResult{100, 0.9, 0.3});
   EXPECT_DOUBLE_EQ(e.accuracy, 0.9);
   validate(e);
@@ -70,7 +70,7 @@ TEST(Messages, BorrowingEncodersWriteTheSameBytes) {
   start.config.strategy = "partial:1";
   start.parameters = {1.0f, 2.0f, 3.0f};
   start.signature = std::string(64, 's');
-  EXPECT_EQ(encodeFrame(RoundStartRef{start.config, start.parameters, start.signature}, 3, 0), encodeFrame(start, 3, 0));
+  EXPECT_EQ(encodeFrame(RoundStartRef{start.config, start.parameters, start.batchNormStatistics, start.signature}, 3, 0), encodeFrame(start, 3, 0));
   EXPECT_EQ(encodeFrame(EvalRequestRef{start.parameters, start.signature}, 3, 0),
             encodeFrame(EvalRequest{start.parameters, start.signature}, 3, 0));
   EXPECT_EQ(encodedSize(start), encode(start).size());

@@ -27,7 +27,9 @@ class FakeTrainer : public participant::LocalTrainer {
     backbone_ = digest;
     ++downloads;
   }
+  std::vector<float> batchNormStatistics() override { return statistics; }
   protocols::Update train(const protocols::RoundStart& start) override {
+    receivedStatistics = start.batchNormStatistics;
     protocols::Update u;
     u.trainSamples = samples_;
     u.trainLoss = 0.5;
@@ -36,6 +38,8 @@ class FakeTrainer : public participant::LocalTrainer {
   }
   protocols::EvalResult evaluate(const std::vector<float>&) override { return {samples_, 0.8, 0.2}; }
   std::atomic<int> downloads{0};
+  std::vector<float> statistics;
+  std::vector<float> receivedStatistics;
 
  private:
   std::vector<float> target_;
@@ -215,7 +219,7 @@ TEST(ParticipantSession, RefusesRoundParametersWhoseSignatureDoesNotMatch) {
   hub.send("p", transport::share(protocols::encodeFrame(welcome, 0, 0)), 1000ms);
   hub.send("p", transport::share(protocols::encodeFrame(protocols::BackboneData{backbone.digest, backbone.bytes}, 0, 0)), 1000ms);
   // Signed for other parameters, for another round, or not at all: each refused.
-  protocols::RoundStart start{{}, {5.0f}, sign(protocols::roundStartStatement(1, {}, {0.0f}))};
+  protocols::RoundStart start{{}, {5.0f}, {}, sign(protocols::roundStartStatement(1, {}, {0.0f}, {}))};
   hub.send("p", transport::share(protocols::encodeFrame(start, 1, 0)), 1000ms);
   start.parameters = {0.0f};
   hub.send("p", transport::share(protocols::encodeFrame(start, 2, 0)), 1000ms);
@@ -224,7 +228,7 @@ TEST(ParticipantSession, RefusesRoundParametersWhoseSignatureDoesNotMatch) {
   while (auto reply = hub.receive(500ms))
     EXPECT_NE(protocols::decodeFrameHeader(reply->frame.bytes(), {}).type, protocols::MessageType::kUploadReady);
   // The genuine one is accepted.
-  start.signature = sign(protocols::roundStartStatement(1, {}, {0.0f}));
+  start.signature = sign(protocols::roundStartStatement(1, {}, {0.0f}, {}));
   hub.send("p", transport::share(protocols::encodeFrame(start, 1, 0)), 1000ms);
   bool announced = false;
   while (auto reply = hub.receive(500ms))
@@ -233,6 +237,21 @@ TEST(ParticipantSession, RefusesRoundParametersWhoseSignatureDoesNotMatch) {
   EXPECT_EQ(trainer.downloads, 1);
   stop = true;
   t.join();
+}
+
+TEST(RoundEngine, PoolsBatchNormStatisticsBeforeTheFirstRound) {
+  transport::InprocHub hub;
+  auto options = fastOptions();
+  options.rounds = 1;
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f});
+  RunningParticipant a(hub, "a", {1.0f}, 100), b(hub, "b", {3.0f}, 300);
+  a.trainer.statistics = {1.0f, 2.0f};
+  b.trainer.statistics = {3.0f, 4.0f};
+  engine.run();
+  // Weighted by samples: (1*100 + 3*300) / 400 and (2*100 + 4*300) / 400.
+  EXPECT_EQ(engine.batchNormStatistics(), (std::vector<float>{2.5f, 3.5f}));
+  a.join();
+  EXPECT_EQ(a.trainer.receivedStatistics, engine.batchNormStatistics());
 }
 
 TEST(RoundEngine, RobustAggregationIgnoresAnOutlier) {
@@ -299,23 +318,30 @@ TEST(ParticipantSession, RefusesABackboneThatDoesNotMatchItsDigest) {
   auto link = hub.connect("p");
   std::atomic<bool> stop{false};
   std::thread t([&] {
-    participant::ParticipantSession s(*link, trainer, {.helloInterval = 5000ms, .sendTimeout = 1000ms});
+    participant::SessionOptions options;
+    options.helloInterval = 300ms;
+    options.sendTimeout = 1000ms;
+    participant::ParticipantSession s(*link, trainer, options);
     s.run([&] { return stop.load(); });
   });
   ASSERT_TRUE(hub.receive(2000ms).has_value());  // hello
   auto backbone = testBackbone();
-  hub.send("p", transport::share(protocols::encodeFrame(protocols::Welcome{1, backbone.digest, true}, 0, 0)), 1000ms);
+  hub.send("p", transport::share(protocols::encodeFrame(protocols::Welcome{1, backbone.digest, true, {}}, 0, 0)), 1000ms);
   hub.send("p", transport::share(protocols::encodeFrame(protocols::BackboneData{backbone.digest, "tampered bytes"}, 0, 0)), 1000ms);
-  // A round start must now be refused: no verified backbone, so no update comes back; the
-  // participant says hello again to ask for the backbone anew.
-  hub.send("p", transport::share(protocols::encodeFrame(protocols::RoundStart{{}, {0.0f}}, 1, 0)), 1000ms);
+  // Round starts must now be refused: no verified backbone, so no update comes back; the
+  // participant asks for the backbone anew, but at most once per hello interval however
+  // many frames it has to refuse.
   int hellos = 0;
-  while (auto reply = hub.receive(500ms)) {
-    auto header = protocols::decodeFrameHeader(reply->frame.bytes(), {});
-    EXPECT_EQ(header.type, protocols::MessageType::kHello);
-    ++hellos;
+  const auto end = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < end) {
+    hub.send("p", transport::share(protocols::encodeFrame(protocols::RoundStart{{}, {0.0f}, {}, {}}, 1, 0)), 1000ms);
+    while (auto reply = hub.receive(20ms)) {
+      EXPECT_EQ(protocols::decodeFrameHeader(reply->frame.bytes(), {}).type, protocols::MessageType::kHello);
+      ++hellos;
+    }
   }
   EXPECT_GE(hellos, 1);
+  EXPECT_LE(hellos, 7);
   EXPECT_EQ(trainer.downloads, 0);
   stop = true;
   t.join();
