@@ -50,6 +50,7 @@ class WireInputArchive : public cereal::InputArchive<WireInputArchive, cereal::A
   explicit WireInputArchive(std::string_view in) : InputArchive(this), in_(in) {}
   void loadBinary(void* data, std::size_t size) {
     FEDTL_ENFORCE(size <= remaining(), DecodeError, "truncated input: need ", size, " bytes, ", remaining(), " left");
+    if (size == 0) return;  // an empty container's data() may be null: memcpy must not see it
     std::memcpy(data, in_.data() + at_, size);
     at_ += size;
   }
