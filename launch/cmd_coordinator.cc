@@ -14,6 +14,7 @@
 #include "common/summary_json.h"
 #include "common/transport/zmq/zmq_transport.h"
 #include "coordinator/round_engine.h"
+#include "launch/channel_security.h"
 #include "launch/commands.h"
 #include "launch/federated_data.h"
 #include "launch/transfer_common.h"
@@ -40,7 +41,7 @@ std::string metricsLine(const coordinator::RoundMetrics& m) {
 Command addCoordinatorCommand(CLI::App& app) {
   struct Args {
     std::string bind = "tcp://*:5555", backbone, scenario, test, strategy = "linear-probe", server = "fedavg",
-                aggregation = "mean", lrSchedule = "cosine", outDir = "runs/coordinator", summary;
+                aggregation = "mean", lrSchedule = "cosine", outDir = "runs/coordinator", summary, identity, allow;
     std::int64_t numClasses = 0, rounds = 5, minParticipants = 2, steps = 100, batchSize = 64;
     double fraction = 1.0, lr = 0.05, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120, proximalMu = 0,
            uploadWindowMb = 64, maxMessageMb = 2048;
@@ -91,11 +92,14 @@ Command addCoordinatorCommand(CLI::App& app) {
   app.add_option("--seed", a->seed, "seed for selection and initial head")->capture_default_str();
   app.add_option("--out-dir", a->outDir, "metrics.jsonl and the round checkpoint go here")->capture_default_str();
   app.add_flag("--resume", a->resume, "continue from the last completed round in --out-dir");
-  app.add_flag("--insecure", a->insecure, "run without channel encryption (required until keys are configured)");
+  app.add_option("--identity", a->identity, "this coordinator's secret key file (DIR/NAME.key from fedtl keygen)");
+  app.add_option("--allow", a->allow,
+                 "the participants admitted: a folder of their .pub files, one .pub file, or a file listing them");
+  app.add_flag("--insecure", a->insecure, "run without keys: channels unencrypted and unauthenticated (trusted networks only)");
   app.add_option("--summary-json", a->summary, "write final metrics here");
   return [a] {
-    FEDTL_ENFORCE(a->insecure, ConfigError,
-                  "channel encryption is not configured: pass --insecure to run unencrypted on a trusted network");
+    // Keys first: a missing or exposed key file fails before anything is loaded.
+    auto security = hubSecurity(a->identity, a->allow, a->insecure);
     FEDTL_ENFORCE(a->backbone.empty() != a->scenario.empty(), ConfigError, "give exactly one of --backbone or --scenario");
     auto strategy = participant::Strategy::parse(a->strategy);
     FEDTL_ENFORCE(strategy.usesPretrainedWeights(), ConfigError, "federated transfer needs a pretrained strategy, not scratch");
@@ -145,7 +149,12 @@ Command addCoordinatorCommand(CLI::App& app) {
 
     transport::LinkOptions link;
     link.maxMessageBytes = static_cast<std::int64_t>(a->maxMessageMb * (1 << 20));
-    transport::ZmqHub hub(a->bind, link);
+    auto hubOwner = security ? std::make_unique<transport::ZmqHub>(a->bind, link, *security)
+                             : std::make_unique<transport::ZmqHub>(a->bind, link);
+    auto& hub = *hubOwner;
+    const std::string channels =
+        security ? "CURVE, " + std::to_string(security->allowed.size()) + " participant keys allowed" : "INSECURE";
+    security.reset();  // the secret key now lives in libzmq only
     const std::size_t parameterCount = initial.size();
     coordinator::RoundEngine engine(hub, options, std::move(backbone), std::move(initial));
 
@@ -163,6 +172,7 @@ Command addCoordinatorCommand(CLI::App& app) {
                     state.parameters.size(), " parameters, this run's model shares ", parameterCount,
                     " (was --fedbn given differently?); use another --out-dir");
       engine.resumeFrom(state.completedRounds, state.parameters, state.serverFirstMoment, state.serverSecondMoment);
+      engine.setBatchNormStatistics(state.batchNormStatistics);
       std::fprintf(stderr, "resuming after round %lld\n", static_cast<long long>(state.completedRounds));
     } else if (!a->resume) {
       fs::remove(metricsPath);
@@ -176,6 +186,8 @@ Command addCoordinatorCommand(CLI::App& app) {
     if (central.test.size() > 0) {
       engine.setCentralEvaluator([&](const std::vector<float>& params) {
         ml::assign(shared, params);
+        // The participants' pooled BatchNorm statistics, as they use them (federated AdaBN).
+        if (!engine.batchNormStatistics().empty()) ml::setBatchNormStatistics(*model->backbone, engine.batchNormStatistics());
         model->eval();
         return ml::evaluate([&](const torch::Tensor& x) { return model->forward(x); }, central.test.images,
                             central.test.labels)
@@ -187,7 +199,8 @@ Command addCoordinatorCommand(CLI::App& app) {
       const std::string strategyName = strategy.name();
       writeFileAtomic(statePath, protocols::encodeRoundState(protocols::RoundStateView{
                                      m.round, backboneDigest, strategyName, params,
-                                     engine.serverOptimizer().firstMoment(), engine.serverOptimizer().secondMoment()}));
+                                     engine.serverOptimizer().firstMoment(), engine.serverOptimizer().secondMoment(),
+                                     engine.batchNormStatistics()}));
       std::ofstream(metricsPath, std::ios::app) << metricsLine(m);
       std::fprintf(stderr,
                    "round %lld/%lld: %zu/%zu updates, loss %.4f, federated accuracy %.2f%%, central accuracy %.2f%%, "
@@ -197,8 +210,9 @@ Command addCoordinatorCommand(CLI::App& app) {
                    a->insecure ? "  [insecure: channels are not encrypted]" : "");
       last = m;
     });
-    std::fprintf(stderr, "coordinator listening on %s (%lld trainable parameters, backbone %s)\n", hub.endpoint().c_str(),
-                 static_cast<long long>(parameterCount), backboneDigest.substr(0, 12).c_str());
+    std::fprintf(stderr, "coordinator listening on %s (%s; %lld trainable parameters, backbone %s)\n",
+                 hub.endpoint().c_str(), channels.c_str(), static_cast<long long>(parameterCount),
+                 backboneDigest.substr(0, 12).c_str());
     engine.run();
     if (!a->summary.empty()) {
       SummaryJson s;

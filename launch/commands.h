@@ -14,5 +14,6 @@ Command addFinetuneCommand(CLI::App& app);
 Command addTableCommand(CLI::App& app);
 Command addCoordinatorCommand(CLI::App& app);
 Command addParticipantCommand(CLI::App& app);
+Command addKeygenCommand(CLI::App& app);
 
 }  // namespace fedtl::launch

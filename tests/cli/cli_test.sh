@@ -58,6 +58,15 @@ set +e; out=$("$FEDTL" coordinator --config "$WORK/bad.toml" --insecure 2>&1); r
 printf '[coordinator]\ninsecure = true\nbackbone = "%s/none.fedtl"\ntest = "mnist"\n' "$WORK" > "$WORK/c.toml"
 expect_error 2 "none.fedtl" -- "$FEDTL" coordinator --config "$WORK/c.toml"
 expect_error 2 "pass --insecure" -- "$FEDTL" participant --connect tcp://127.0.0.1:1 --id x --data mnist
+# Channel keys: partial or contradictory flags, and the wrong half of a key pair, are refused
+# before anything is loaded.
+"$FEDTL" keygen --out "$WORK/keys" --name coord > /dev/null
+expect_error 2 "needs --allow" -- "$FEDTL" coordinator --identity "$WORK/keys/coord.key" --backbone "$WORK/none.fedtl"
+expect_error 2 "contradicts" -- "$FEDTL" participant --connect tcp://127.0.0.1:1 --data mnist --insecure \
+  --identity "$WORK/keys/coord.key" --coordinator-key "$WORK/keys/coord.pub"
+expect_error 2 "is a SECRET identity file" -- "$FEDTL" participant --connect tcp://127.0.0.1:1 --data mnist \
+  --identity "$WORK/keys/coord.key" --coordinator-key "$WORK/keys/coord.key"
+expect_error 2 "already exists; pass --force" -- "$FEDTL" keygen --out "$WORK/keys" --name coord
 set +e; "$FEDTL" pretrain --epochs 0 --out x >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" -ne 0 ] || fail "--epochs 0 accepted"
 echo "cli_test: all checks passed"
