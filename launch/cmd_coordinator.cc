@@ -14,6 +14,7 @@
 #include "common/summary_json.h"
 #include "common/transport/zmq/zmq_transport.h"
 #include "coordinator/round_engine.h"
+#include "common/identity.h"
 #include "launch/channel_security.h"
 #include "launch/commands.h"
 #include "launch/federated_data.h"
@@ -143,6 +144,14 @@ Command addCoordinatorCommand(CLI::App& app) {
     options.aggregation = aggregation;
     options.cosineLearningRate = a->lrSchedule == "cosine";
     options.uploadWindowBytes = static_cast<std::uint64_t>(a->uploadWindowMb * (1 << 20));
+    if (!a->identity.empty()) {
+      // The coordinator signs the backbone digest and every round's parameters with its
+      // Ed25519 identity; participants that pinned its key refuse anything else.
+      auto identity = std::make_shared<const Identity>(loadIdentity(a->identity));
+      options.sign = [identity](const std::vector<std::uint8_t>& statement) {
+        return crypto::ed25519Sign(identity->ed25519PrivateKey, statement);
+      };
+    }
     options.seed = a->seed;
     options.limits.maxParameters =
         std::min<std::uint64_t>(options.limits.maxParameters, static_cast<std::uint64_t>(a->maxMessageMb * (1 << 20)));

@@ -9,6 +9,7 @@
 #include "common/data/sources.h"
 #include "common/error.h"
 #include "common/transport/zmq/zmq_transport.h"
+#include "common/identity.h"
 #include "launch/channel_security.h"
 #include "launch/commands.h"
 #include "launch/federated_data.h"
@@ -99,7 +100,10 @@ Command addParticipantCommand(CLI::App& app) {
     std::fprintf(stderr, "participant %s: %lld training and %lld test samples, dialing %s (%s)\n", a->id.c_str(),
                  static_cast<long long>(sets.train.size()), static_cast<long long>(sets.test.size()), a->connect.c_str(),
                  a->insecure ? "INSECURE: no keys" : "CURVE, coordinator key pinned");
-    participant::ParticipantSession session(channel, trainer);
+    participant::SessionOptions sessionOptions;
+    // The pinned coordinator key also checks its signatures on the backbone and round parameters.
+    if (!a->coordinatorKey.empty()) sessionOptions.coordinatorKey = loadPublicIdentity(a->coordinatorKey).ed25519PublicKey;
+    participant::ParticipantSession session(channel, trainer, sessionOptions);
     auto report = session.run([] { return gStop != 0; });
     std::fprintf(stderr, "participant %s: %lld rounds trained, ended: %s\n", a->id.c_str(),
                  static_cast<long long>(report.roundsTrained), report.endReason.c_str());

@@ -78,6 +78,8 @@ for s in site0:$SITE0 site1:$SITE1; do
   grep -q "encrypted (CURVE, pinned key) connection to the coordinator" "$WORK/$name.log" ||
     fail "$name did not report its encrypted connection"
   ! grep -q "\[insecure\]" "$WORK/$name.log" || fail "$name warned about an insecure round with keys"
+  # With keys the coordinator signs what it distributes and the pinned participants verify it.
+  ! grep -q "not signed by the pinned coordinator key" "$WORK/$name.log" || fail "$name refused a signature"
 done
 rounds=$(sed -n 's/.*"round": \([0-9]*\), "selected": 2, "received": 2,.*/\1/p' "$WORK/coord/metrics.jsonl" | tr '\n' ' ')
 [ "$rounds" = "$(seq -s ' ' $ROUNDS) " ] || fail "rounds completed with both participants: '$rounds'"
