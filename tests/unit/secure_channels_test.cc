@@ -284,7 +284,7 @@ TEST(SecureZmq, UnlistedKeyNeverConnectsAndIsLogged) {
   Parties p;
   ZmqHub hub("tcp://127.0.0.1:0", {}, p.hub());
   ZmqLink intruder(hub.endpoint(), "alice", {}, p.link(p.mallory, p.server));  // even under an allowed name
-  ASSERT_TRUE(intruder.send("let me in", 1000ms));
+  (void)intruder.send("let me in", 1000ms);  // queued or not: the handshake is refused either way
   EXPECT_TRUE(log.waitFor("unknown CURVE key " + p.mallory.publicPart.curvePublicKey, [&] { hub.receive(50ms); }))
       << log.dump();
   EXPECT_TRUE(log.waitFor("refused this participant's key", [&] { intruder.receive(50ms); })) << log.dump();
@@ -301,7 +301,7 @@ TEST(SecureZmq, ParticipantTalksOnlyToThePinnedCoordinator) {
   ZmqHub hub("tcp://127.0.0.1:0", {}, p.hub());
   // Alice is allowed, but pins another coordinator's key: the handshake fails both ways.
   ZmqLink alice(hub.endpoint(), "alice", {}, p.link(p.alice, impostor));
-  ASSERT_TRUE(alice.send("hello", 1000ms));
+  (void)alice.send("hello", 1000ms);  // the handshake fails: the send may find no pipe
   EXPECT_FALSE(hub.receive(1500ms).has_value());
   EXPECT_FALSE(hub.send("alice", share("x"), 200ms));
   EXPECT_TRUE(log.waitFor("does not hold the pinned key", [&] { alice.receive(50ms); })) << log.dump();
@@ -334,7 +334,7 @@ TEST(SecureZmq, KeysOnOneSideOnlyFailWithAClearLog) {
   {
     ZmqHub secure("tcp://127.0.0.1:0", {}, p.hub());
     ZmqLink plain(secure.endpoint(), "alice");
-    ASSERT_TRUE(plain.send("hello", 1000ms));
+    (void)plain.send("hello", 1000ms);  // the handshake fails: the send may find no pipe
     EXPECT_FALSE(secure.receive(1000ms).has_value());
     EXPECT_TRUE(log.waitFor("requires CURVE keys and this participant runs --insecure", [&] { plain.receive(50ms); }))
         << log.dump();
@@ -343,7 +343,7 @@ TEST(SecureZmq, KeysOnOneSideOnlyFailWithAClearLog) {
   {
     ZmqHub plain("tcp://127.0.0.1:0");
     ZmqLink keyed(plain.endpoint(), "alice", {}, p.link(p.alice, p.server));
-    ASSERT_TRUE(keyed.send("hello", 1000ms));
+    (void)keyed.send("hello", 1000ms);  // the handshake fails: the send may find no pipe
     EXPECT_FALSE(plain.receive(1000ms).has_value());
     EXPECT_TRUE(log.waitFor("runs without CURVE keys (--insecure) and this participant has keys", [&] {
       keyed.receive(50ms);
@@ -363,7 +363,9 @@ TEST(SecureZmq, HubsShareTheZapHandlerWithTheirOwnAllowLists) {
     ZmqLink aliceToFirst(first.endpoint(), "alice", {}, p.link(p.alice, p.server));
     ZmqLink malloryToSecond(second.endpoint(), "mallory", {}, p.link(p.mallory, p.server));
     ASSERT_TRUE(aliceToFirst.send("a1", 1000ms));
-    ASSERT_TRUE(aliceToSecond.send("a2", 1000ms));
+    // Refused by the second hub: once its handshake has failed the link may have no pipe to
+    // queue on, so whether this send is accepted locally depends on timing.
+    (void)aliceToSecond.send("a2", 1000ms);
     ASSERT_TRUE(malloryToSecond.send("m2", 1000ms));
     auto in1 = first.receive(5000ms);
     ASSERT_TRUE(in1.has_value());
