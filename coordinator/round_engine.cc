@@ -5,9 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <set>
 
+#include "common/crypto/sha256.h"
 #include "common/error.h"
+#include "common/fixed_point.h"
+#include "protocols/secagg/server.h"
 #include "protocols/signing.h"
 
 namespace fedtl::coordinator {
@@ -15,12 +20,102 @@ namespace {
 
 using protocols::DecodeError;
 using protocols::MessageType;
+using secagg::Ring;
 
 constexpr transport::Millis kSendTimeout{2000};
 constexpr transport::Millis kPumpSlice{100};
 constexpr std::chrono::seconds kBackboneResendInterval{10};
+constexpr std::size_t kMaxFramesDrained = 1024;  // before a selection: bounded however busy the hub
+
+// Adds `packed` (little-endian ring elements straight from a frame, maybe unaligned) into `sum`.
+// Wraps mod 2^32 by design: the masks cancel only in the ring.
+void addPackedRing(std::vector<Ring>& sum, std::string_view packed) {
+  const char* p = packed.data();
+  for (std::size_t i = 0; i < sum.size(); ++i) {
+    Ring v;
+    std::memcpy(&v, p + i * sizeof v, sizeof v);
+    sum[i] += v;
+  }
+}
+
+// u: participants count their weight in units of u samples so that n weights below W/u each
+// sum below 2^32 (u = 1 unless n·W reaches 2^32).
+std::uint64_t weightUnit(std::uint64_t weightScale, std::size_t participants) {
+  const std::uint64_t perParticipant = std::numeric_limits<Ring>::max() / participants;
+  return weightScale <= perParticipant ? 1 : (weightScale + perParticipant - 1) / perParticipant;
+}
+
+// The mean training loss from the decoded loss coordinates (after the parameters in `sums`):
+// the fine reading, unless the coarse one exceeds it by more than its own rounding error (some
+// losses ran past the fine scale and were clipped there).
+double secureLoss(const std::vector<float>& sums, double toMean, const protocols::SecAggSetup& setup,
+                  std::size_t contributors) {
+  const std::size_t first = sums.size() - protocols::kSecAggLossCoordinates;
+  const auto reading = [&](std::size_t i) {
+    return sums[first + i] * toMean * protocols::kSecAggLossScales[i] / setup.clip;
+  };
+  const double fine = reading(0), coarse = reading(1);
+  // One quantum (2c / (2^q - 1)) per contributor at most, in loss units.
+  const double levels = std::ldexp(1.0, static_cast<int>(setup.bits)) - 1;
+  const double coarseError = static_cast<double>(contributors) * toMean * 2 * protocols::kSecAggLossScales[1] / levels;
+  return coarse > fine + coarseError ? coarse : fine;
+}
 
 }  // namespace
+
+// The SecAgg session of one attempt: the server state machine, who is asked for what, and
+// the running sum of the masked inputs.
+struct RoundEngine::SecureRound {
+  protocols::SecAggSetup setup;
+  std::optional<secagg::Server> server;
+  std::map<std::uint32_t, std::string> names;  // SecAgg id (the Welcome id) -> peer
+  MessageType expecting = MessageType::kSecAggAdvertise;
+  std::set<std::uint32_t> pending;  // asked in this stage, not answered yet
+  // MaskedInput: the request is the upload grant, issued while the inputs in flight fit the window.
+  std::deque<std::uint32_t> queue;                      // not asked yet
+  std::map<std::uint32_t, Clock::time_point> granted;  // asked, input not in: holds a slot
+  std::set<std::uint32_t> asked;
+  std::vector<Ring> sum;
+  std::set<std::uint32_t> contributors;
+  std::size_t rejectionsLogged = 0;
+};
+
+std::size_t secureMaxParticipants(const EngineOptions& options) {
+  if (options.secure.maxParticipants > 0) return options.secure.maxParticipants;
+  return options.identityKeys.empty() ? kDefaultSecureMaxParticipants : options.identityKeys.size();
+}
+
+void checkSecureAggregation(const EngineOptions& options) {
+  const SecureAggregationOptions& s = options.secure;
+  if (!s.enabled) return;
+  FEDTL_ENFORCE(options.aggregation.streaming(), ConfigError,
+                "robust aggregation needs plaintext updates; use --aggregation mean or --no-secure-aggregation");
+  FEDTL_ENFORCE(options.minParticipants >= 2, ConfigError,
+                "secure aggregation needs at least 2 participants per round (the sum of one is its update); raise "
+                "--min-participants or use --no-secure-aggregation");
+  const std::size_t nMax = secureMaxParticipants(options);
+  FEDTL_ENFORCE(nMax >= options.minParticipants && nMax <= secagg::kMaxParticipants, ConfigError,
+                "secure aggregation selects at most ", nMax, " participants per round, which must lie in [",
+                options.minParticipants, " (the minimum), ", secagg::kMaxParticipants, "]");
+  FEDTL_ENFORCE(s.threshold != 1, ConfigError, "the SecAgg threshold must be 0 (the default) or at least 2");
+  FEDTL_ENFORCE(s.neighbours % 2 == 0, ConfigError, "the SecAgg neighbour count k = ", s.neighbours,
+                " must be even (k/2 on either side of the ring); use ", s.neighbours + 1, " or 0 for the default");
+  FEDTL_ENFORCE(s.neighbours < protocols::kMaxSecAggNeighbourhood, ConfigError, "the SecAgg neighbour count k = ",
+                s.neighbours, " exceeds ", protocols::kMaxSecAggNeighbourhood - 2, " (neighbourhoods are bounded by ",
+                protocols::kMaxSecAggNeighbourhood, ")");
+  FEDTL_ENFORCE(options.maxRetriesPerRound >= 0 &&
+                    static_cast<std::uint64_t>(options.maxRetriesPerRound) < protocols::kSecAggAttemptsPerRound,
+                ConfigError, "secure aggregation allows at most ", protocols::kSecAggAttemptsPerRound - 1,
+                " retries per round (each attempt needs its own SecAgg session)");
+  // Refuses, naming the ways out, an encoding whose sum over n_max participants could wrap.
+  try {
+    checkFixedPointConfig<Ring>(FixedPointConfig{s.clip, s.bits, nMax});
+  } catch (const ConfigError& e) {
+    throw ConfigError(detail::concat("secure aggregation: ", e.what(), " (--secagg-bits sets the bits; n_max is the ",
+                                     "number of allow-listed participants, or ", kDefaultSecureMaxParticipants,
+                                     " without an allow-list)"));
+  }
+}
 
 double roundLearningRate(const EngineOptions& options, std::int64_t round) {
   if (!options.cosineLearningRate || options.rounds <= 1) return options.train.learningRate;
@@ -45,8 +140,15 @@ RoundEngine::RoundEngine(transport::Hub& hub, EngineOptions options, Backbone ba
   FEDTL_ENFORCE(options_.rounds >= 1, ConfigError, "rounds must be at least 1");
   FEDTL_ENFORCE(!params_.empty(), ConfigError, "the model has no trainable parameters");
   protocols::validate(options_.train);
+  checkSecureAggregation(options_);
+  FEDTL_ENFORCE(!options_.secure.enabled || params_.size() < secagg::kMaxDimension, ConfigError,
+                "secure aggregation handles at most ", secagg::kMaxDimension - 1, " parameters, the model shares ",
+                params_.size());
+  secureMaxParticipants_ = secureMaxParticipants(options_);
   backboneSignature_ = signatureOf(protocols::backboneStatement(backboneDigest_));
 }
+
+RoundEngine::~RoundEngine() = default;
 
 std::string RoundEngine::signatureOf(const std::vector<std::uint8_t>& statement) const {
   if (!options_.sign) return {};
@@ -81,6 +183,7 @@ bool RoundEngine::pump(Clock::time_point deadline, const std::function<bool()>& 
     auto wait = std::min<transport::Millis>(kPumpSlice, std::chrono::duration_cast<transport::Millis>(deadline - now));
     if (auto in = hub_.receive(wait)) handle(*in);
     grantUploads();
+    grantMaskedInputs();
   }
   return true;
 }
@@ -94,9 +197,7 @@ void RoundEngine::handle(const transport::Incoming& in) {
     switch (header.type) {
       case MessageType::kHello: {
         auto hello = protocols::decodePayload<protocols::Hello>(header, payload);
-        protocols::validate(hello);
-        FEDTL_ENFORCE(hello.participantName == in.peer, DecodeError, "hello names '", hello.participantName,
-                      "' but the connection is '", in.peer, "'");
+        protocols::validate(hello, in.peer);
         onHello(in.peer, hello);
         return;
       }
@@ -123,6 +224,10 @@ void RoundEngine::handle(const transport::Incoming& in) {
         return;
       }
       case MessageType::kUpdate: onUpdate(in.peer, header, payload, frame.size()); return;
+      case MessageType::kSecAggMaskedInput: onMaskedInput(in.peer, header, payload, frame.size()); return;
+      case MessageType::kSecAggAdvertise:
+      case MessageType::kSecAggShareKeysResponse:
+      case MessageType::kSecAggUnmaskResponse: handleSecure(in, header, payload); return;
       case MessageType::kEvalResult: {
         auto it = awaitingEval_.find(in.peer);
         if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingEval_.end() || !it->second) return;
@@ -166,15 +271,20 @@ void RoundEngine::grantUploads() {
                  it->first);
     it = uploadGrants_.erase(it);
   }
-  // The window counts whole updates: at least one is always in flight.
-  const std::uint64_t updateBytes = params_.size() * sizeof(float) + protocols::kFrameHeaderSize + 24;
-  const std::size_t slots = std::max<std::uint64_t>(1, options_.uploadWindowBytes / updateBytes);
+  const std::size_t slots = uploadSlots();
   while (!uploadQueue_.empty() && uploadGrants_.size() < slots) {
     std::string name = std::move(uploadQueue_.front());
     uploadQueue_.pop_front();
     auto grant = transport::share(protocols::encodeFrame(protocols::UploadGrant{}, stageRound_, 0));
     if (sendTo(name, grant)) uploadGrants_[name] = now;
   }
+}
+
+std::size_t RoundEngine::uploadSlots() const {
+  // The window counts whole updates (a masked input is the same size plus two values): at
+  // least one is always in flight.
+  const std::uint64_t updateBytes = (params_.size() + 2) * sizeof(float) + protocols::kFrameHeaderSize + 24;
+  return std::max<std::uint64_t>(1, options_.uploadWindowBytes / updateBytes);
 }
 
 void RoundEngine::onUpdate(const std::string& name, const protocols::FrameHeader& header, std::string_view payload,
@@ -203,11 +313,23 @@ void RoundEngine::onUpdate(const std::string& name, const protocols::FrameHeader
 }
 
 void RoundEngine::onHello(const std::string& name, const protocols::Hello& hello) {
+  crypto::Ed25519PublicKey key{};
+  std::memcpy(key.data(), hello.identityKey.data(), key.size());  // validate() checked the size
+  if (!options_.identityKeys.empty()) {
+    const auto listed = options_.identityKeys.find(name);
+    FEDTL_ENFORCE(listed != options_.identityKeys.end(), DecodeError, "participant ", name,
+                  " has no Ed25519 identity on the allow-list; hello refused");
+    FEDTL_ENFORCE(listed->second == key, DecodeError, "hello from ", name, " carries Ed25519 key ",
+                  crypto::toHex(key.data(), key.size()).substr(0, 16), "..., not its allow-listed key ",
+                  crypto::toHex(listed->second.data(), listed->second.size()).substr(0, 16),
+                  "...; refused (is the participant running with its --identity?)");
+  }
   auto [it, fresh] = peers_.try_emplace(name);
   Peer& peer = it->second;
   const bool wasReady = peer.ready;
   if (fresh) peer.id = nextId_++;
   peer.trainSamples = hello.trainSamples;
+  peer.identityKey = key;
   const bool cached = hello.cachedBackbone == backboneDigest_;
   protocols::Welcome welcome{peer.id, backboneDigest_, !cached, backboneSignature_};
   if (!sendTo(name, transport::share(protocols::encodeFrame(welcome, 0, 0)))) return;
@@ -228,6 +350,12 @@ void RoundEngine::onHello(const std::string& name, const protocols::Hello& hello
 bool RoundEngine::runRound(RoundMetrics& m) {
   // Enough participants, or the join deadline.
   pump(Clock::now() + options_.joinTimeout, [&] { return readyParticipants() >= options_.minParticipants; });
+  // Hellos already waiting count too: a round selects among everyone there, not the first few.
+  for (std::size_t i = 0; i < kMaxFramesDrained; ++i) {
+    auto in = hub_.receive(transport::Millis(0));
+    if (!in) break;
+    handle(*in);
+  }
   std::vector<std::string> ready;
   for (auto& [name, peer] : peers_)
     if (peer.ready) ready.push_back(name);
@@ -240,8 +368,12 @@ bool RoundEngine::runRound(RoundMetrics& m) {
   std::shuffle(ready.begin(), ready.end(), rng);
   auto want = std::max(options_.minParticipants,
                        static_cast<std::size_t>(std::ceil(options_.fraction * static_cast<double>(ready.size()))));
+  if (options_.secure.enabled) want = std::min(want, secureMaxParticipants_);
   ready.resize(std::min(want, ready.size()));
+  return options_.secure.enabled ? runSecureRound(m, ready) : runPlaintextRound(m, ready);
+}
 
+bool RoundEngine::runPlaintextRound(RoundMetrics& m, const std::vector<std::string>& ready) {
   if (m.retries == 0) {
     stageRound_ = m.round;
     updates_.reset();
@@ -259,9 +391,11 @@ bool RoundEngine::runRound(RoundMetrics& m) {
   {
     // The transport holds the frame until the last peer has it; then it is freed at once.
     const auto round = static_cast<std::uint64_t>(m.round);
-    const std::string signature = signatureOf(protocols::roundStartStatement(round, config, params_, bnStatistics_));
-    const auto frame = transport::share(
-        protocols::encodeFrame(protocols::RoundStartRef{config, params_, bnStatistics_, signature}, round, 0));
+    const protocols::SecAggSetup plaintext;
+    const std::string signature =
+        signatureOf(protocols::roundStartStatement(round, config, params_, bnStatistics_, plaintext));
+    const auto frame = transport::share(protocols::encodeFrame(
+        protocols::RoundStartRef{config, params_, bnStatistics_, signature, plaintext}, round, 0));
     for (const auto& name : ready) {
       auto it = awaitingUpdate_.find(name);
       if (it != awaitingUpdate_.end() && !it->second) continue;  // already answered this round
@@ -286,12 +420,15 @@ bool RoundEngine::runRound(RoundMetrics& m) {
   server_.apply(params_, options_.aggregation.streaming() ? updates_.mean() : options_.aggregation.robust(robustUpdates_));
   robustUpdates_.clear();
   m.trainLoss = lossSum_ / lossWeight_;
+  finishRound(m, ready);
+  return true;
+}
 
+void RoundEngine::finishRound(RoundMetrics& m, const std::vector<std::string>& evaluators) {
   auto evalStart = Clock::now();
-  if (options_.federatedEvaluation) evaluateFederated(ready, m);
+  if (options_.federatedEvaluation) evaluateFederated(evaluators, m);
   if (central_) m.centralAccuracy = central_(params_);
   m.evalSeconds = std::chrono::duration<double>(Clock::now() - evalStart).count();
-  return true;
 }
 
 void RoundEngine::evaluateFederated(const std::vector<std::string>& selected, RoundMetrics& m) {
@@ -331,9 +468,322 @@ void RoundEngine::gatherBatchNormStatistics() {
   spdlog::info("pooled BatchNorm statistics of {} participants ({} samples)", statsReplies_, statsSamples_);
 }
 
+// ---- Secure rounds ----
+//
+// One SecAgg session per attempt (protocols/secagg/server.h): the round start carries the
+// setup, the advertisements say who trained, then share keys, masked inputs (under the upload
+// window) and unmasking, each stage with its deadline. Whoever is asked and does not answer in
+// time sits out until its next hello, so a retry selects among those that are still there.
+
+bool RoundEngine::runSecureRound(RoundMetrics& m, const std::vector<std::string>& selected) {
+  m.secure = true;
+  m.selected = selected.size();
+  m.received = 0;
+  const bool summed = runSecureStages(m, selected);
+  // Evaluated by the contributors still there (one that vanished at Unmask would cost a deadline).
+  std::vector<std::string> contributors;
+  if (summed)
+    for (std::uint32_t id : secure_->server->result().contributors) {
+      const auto peer = peers_.find(secure_->names.at(id));
+      if (peer != peers_.end() && peer->second.ready) contributors.push_back(peer->first);
+    }
+  secure_.reset();  // the server's state and the sum go at once
+  if (!summed) return false;
+  finishRound(m, contributors);
+  return true;
+}
+
+bool RoundEngine::runSecureStages(RoundMetrics& m, const std::vector<std::string>& selected) {
+  const auto trainStart = Clock::now();
+  if (!beginSecureRound(m, selected)) return false;
+  awaitSecure(trainStart + options_.stageTimeout);  // training, then the advertisement
+  m.trainSeconds = std::chrono::duration<double>(Clock::now() - trainStart).count();
+  if (!closeSecureStage("advertise-keys")) return false;
+
+  const auto round = static_cast<std::uint64_t>(m.round);
+  SecureRound& s = *secure_;
+  askSecure(MessageType::kSecAggShareKeysResponse, [&](std::uint32_t id) {
+    return protocols::encodeFrame(protocols::SecAggShareKeysRequest{s.setup.session, s.server->shareKeysRequest(id)},
+                                  round, 0);
+  });
+  awaitSecure(Clock::now() + options_.secureStageTimeout);
+  if (!closeSecureStage("share-keys") || !collectMaskedInputs(m)) return false;
+
+  askSecure(MessageType::kSecAggUnmaskResponse, [&](std::uint32_t id) {
+    return protocols::encodeFrame(protocols::SecAggUnmaskRequest{s.setup.session, s.server->unmaskRequest(id)}, round,
+                                  0);
+  });
+  awaitSecure(Clock::now() + options_.secureStageTimeout);
+  return closeSecureStage("unmask") && applySecureSum(m);
+}
+
+bool RoundEngine::beginSecureRound(RoundMetrics& m, const std::vector<std::string>& selected) {
+  stageRound_ = m.round;
+  auto secure = std::make_unique<SecureRound>();
+  protocols::SecAggSetup& setup = secure->setup;
+  const std::size_t n = selected.size();
+  const SecureAggregationOptions& o = options_.secure;
+  setup.session = static_cast<std::uint64_t>(m.round) * protocols::kSecAggAttemptsPerRound + m.retries;
+  setup.neighbours = o.neighbours > 0 ? o.neighbours : secagg::defaultNeighbourCount(n);
+  // Never below the safe threshold (more than half a neighbourhood), never above a neighbourhood.
+  setup.threshold = std::clamp(o.threshold, secagg::defaultThreshold(n, setup.neighbours),
+                               secagg::neighbourhoodSize(n, setup.neighbours));
+  // The parameters, then the loss; the weight rides after them.
+  setup.dimension = params_.size() + protocols::kSecAggLossCoordinates;
+  setup.clip = o.clip;
+  setup.bits = o.bits;
+  for (const auto& name : selected) {
+    const Peer& peer = peers_.at(name);
+    setup.roster.push_back({peer.id, peer.identityKey});
+    secure->names.emplace(peer.id, name);
+    setup.weightScale = std::max<std::uint64_t>({setup.weightScale, peer.trainSamples, 1});
+  }
+  std::sort(setup.roster.begin(), setup.roster.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  setup.weightUnit = weightUnit(setup.weightScale, n);
+
+  secagg::SecAggConfig config{setup.session, {}, setup.threshold, setup.neighbours, setup.dimension};
+  auto identities = std::make_shared<secagg::IdentityTable>();
+  for (const auto& member : setup.roster) {
+    config.participants.push_back(member.id);
+    identities->emplace(member.id, member.identityKey);
+  }
+  try {
+    secure->server.emplace(std::make_shared<const secagg::RoundParameters>(std::move(config)), std::move(identities));
+  } catch (const ConfigError& e) {
+    spdlog::warn("round {}: no secure aggregation among these {} participants: {}", m.round, n, e.what());
+    return false;
+  }
+  secure_ = std::move(secure);
+
+  protocols::TrainConfig train = options_.train;
+  train.seed = options_.train.seed + static_cast<std::uint64_t>(m.round);
+  train.learningRate = roundLearningRate(options_, m.round);
+  const auto round = static_cast<std::uint64_t>(m.round);
+  const std::string signature = signatureOf(protocols::roundStartStatement(round, train, params_, bnStatistics_, setup));
+  const auto frame = transport::share(
+      protocols::encodeFrame(protocols::RoundStartRef{train, params_, bnStatistics_, signature, setup}, round, 0));
+  secure_->expecting = MessageType::kSecAggAdvertise;
+  for (const auto& member : setup.roster) {
+    if (sendTo(secure_->names.at(member.id), frame))
+      secure_->pending.insert(member.id);
+    else
+      benchSilent(member.id, "round-start");
+  }
+  spdlog::info("round {}: secure aggregation among {} (threshold {}, neighbourhoods of {}, session {})", m.round, n,
+               setup.threshold, secure_->server->parameters().neighbourhoodSize(), setup.session);
+  return true;
+}
+
+void RoundEngine::askSecure(MessageType answer, const std::function<std::string(std::uint32_t)>& request) {
+  SecureRound& s = *secure_;
+  s.expecting = answer;
+  s.pending.clear();
+  for (std::uint32_t id : s.server->recipients()) {
+    if (sendTo(s.names.at(id), transport::share(request(id))))
+      s.pending.insert(id);
+    else
+      benchSilent(id, protocols::messageTypeName(answer));
+  }
+}
+
+void RoundEngine::awaitSecure(Clock::time_point deadline) {
+  pump(deadline, [&] { return secure_->pending.empty(); });
+}
+
+bool RoundEngine::closeSecureStage(const char* stage) {
+  SecureRound& s = *secure_;
+  for (std::uint32_t id : s.pending) benchSilent(id, stage);
+  s.pending.clear();
+  const secagg::Stage next = s.server->closeStage();
+  logRejections();
+  if (next != secagg::Stage::kAborted) return true;
+  const auto& abort = *s.server->abortReason();
+  spdlog::warn("round {}: secure aggregation aborted after {} ({}: {}); retrying with a fresh selection", stageRound_,
+               stage, secagg::abortReasonName(abort.reason), abort.detail);
+  return false;
+}
+
+bool RoundEngine::collectMaskedInputs(RoundMetrics& m) {
+  SecureRound& s = *secure_;
+  s.expecting = MessageType::kSecAggMaskedInput;
+  const auto recipients = s.server->recipients();
+  s.queue.assign(recipients.begin(), recipients.end());
+  s.sum.assign(s.server->parameters().maskedLength(), 0);
+  // Bounded without a stage deadline of its own: each request expires after uploadTimeout.
+  const auto rounds = recipients.size() / uploadSlots() + 2;
+  pump(Clock::now() + options_.uploadTimeout * static_cast<int>(rounds) + options_.secureStageTimeout,
+       [&] { return s.queue.empty() && s.granted.empty(); });
+  for (std::uint32_t id : recipients)
+    if (!s.contributors.count(id)) benchSilent(id, "masked-input");
+  s.granted.clear();
+  s.queue.clear();
+  m.received = s.contributors.size();
+  // Unmasking reveals the sum: never for fewer than the minimum, so a retry cannot set two
+  // sums of one round side by side that differ by a single participant.
+  const std::size_t needed = std::max<std::size_t>(options_.minParticipants, s.server->parameters().threshold());
+  if (s.contributors.size() < needed) {
+    spdlog::warn("round {}: {} masked inputs arrived, {} needed; not unmasked, retrying with a fresh selection",
+                 m.round, s.contributors.size(), needed);
+    return false;
+  }
+  const secagg::Stage next = s.server->setMaskedSum(std::move(s.sum), {s.contributors.begin(), s.contributors.end()});
+  logRejections();
+  if (next != secagg::Stage::kAborted) return true;
+  const auto& abort = *s.server->abortReason();
+  spdlog::warn("round {}: secure aggregation aborted after masked-input ({}: {}); retrying with a fresh selection",
+               m.round, secagg::abortReasonName(abort.reason), abort.detail);
+  return false;
+}
+
+void RoundEngine::grantMaskedInputs() {
+  if (!secure_ || secure_->expecting != MessageType::kSecAggMaskedInput) return;
+  SecureRound& s = *secure_;
+  const auto now = Clock::now();
+  for (auto it = s.granted.begin(); it != s.granted.end();) {
+    if (now - it->second < options_.uploadTimeout) {
+      ++it;
+      continue;
+    }
+    // Not asked again: a SecAgg client masks once. A late input still counts while the stage is open.
+    spdlog::warn("round {}: masked input from {} did not arrive in time; its slot goes to the next", stageRound_,
+                 s.names.at(it->first));
+    it = s.granted.erase(it);
+  }
+  const std::size_t slots = uploadSlots();
+  const auto round = static_cast<std::uint64_t>(stageRound_);
+  while (!s.queue.empty() && s.granted.size() < slots) {
+    const std::uint32_t id = s.queue.front();
+    s.queue.pop_front();
+    s.asked.insert(id);
+    auto request = protocols::SecAggMaskedInputRequest{s.setup.session, s.server->maskedInputRequest(id)};
+    if (sendTo(s.names.at(id), transport::share(protocols::encodeFrame(request, round, 0))))
+      s.granted[id] = now;
+    else
+      benchSilent(id, "masked-input");
+  }
+}
+
+void RoundEngine::onMaskedInput(const std::string& name, const protocols::FrameHeader& header,
+                                std::string_view payload, std::size_t frameBytes) {
+  const auto input = protocols::decodeMaskedInputView(header, payload);
+  const auto peer = peers_.find(name);
+  const bool awaited = secure_ && secure_->expecting == MessageType::kSecAggMaskedInput &&
+                       header.round == static_cast<std::uint64_t>(stageRound_) &&
+                       input.session == secure_->setup.session && peer != peers_.end() &&
+                       secure_->asked.count(peer->second.id) && !secure_->contributors.count(peer->second.id);
+  if (!awaited) {
+    spdlog::warn("dropping masked input from {} for round {} (not awaited)", name, header.round);
+    return;
+  }
+  SecureRound& s = *secure_;
+  const std::uint32_t id = peer->second.id;
+  s.granted.erase(id);  // its slot is free, whatever the input holds
+  FEDTL_ENFORCE(input.size() == s.sum.size(), DecodeError, "masked input holds ", input.size(),
+                " ring elements, the round needs ", s.sum.size());
+  addPackedRing(s.sum, input.values);
+  s.contributors.insert(id);
+  bytesUp_ += frameBytes;
+}
+
+std::optional<std::uint32_t> RoundEngine::secureAnswer(const std::string& name, const protocols::FrameHeader& header,
+                                                       std::uint64_t session) {
+  if (!secure_ || header.type != secure_->expecting || header.round != static_cast<std::uint64_t>(stageRound_) ||
+      session != secure_->setup.session)
+    return std::nullopt;
+  const auto peer = peers_.find(name);
+  if (peer == peers_.end() || !secure_->pending.erase(peer->second.id)) return std::nullopt;
+  return peer->second.id;
+}
+
+void RoundEngine::handleSecure(const transport::Incoming& in, const protocols::FrameHeader& header,
+                               std::string_view payload) {
+  std::optional<std::uint32_t> from;
+  std::uint64_t session = 0;
+  switch (header.type) {
+    case MessageType::kSecAggAdvertise: {
+      auto m = protocols::decodePayload<protocols::SecAggAdvertise>(header, payload);
+      session = m.session;
+      if ((from = secureAnswer(in.peer, header, session))) secure_->server->receiveAdvertisement(*from, m.body);
+      break;
+    }
+    case MessageType::kSecAggShareKeysResponse: {
+      auto m = protocols::decodePayload<protocols::SecAggShareKeysResponse>(header, payload);
+      session = m.session;
+      if ((from = secureAnswer(in.peer, header, session))) secure_->server->receiveShares(*from, m.body);
+      break;
+    }
+    case MessageType::kSecAggUnmaskResponse: {
+      auto m = protocols::decodePayload<protocols::SecAggUnmaskResponse>(header, payload);
+      session = m.session;
+      if ((from = secureAnswer(in.peer, header, session))) secure_->server->receiveUnmaskResponse(*from, m.body);
+      break;
+    }
+    default: return;
+  }
+  if (from)
+    bytesUp_ += in.frame.bytes().size();
+  else
+    spdlog::warn("dropping {} from {} for round {} (SecAgg session {}; not awaited)",
+                 protocols::messageTypeName(header.type), in.peer, header.round, session);
+}
+
+bool RoundEngine::applySecureSum(RoundMetrics& m) {
+  const secagg::AggregateResult& result = secure_->server->result();
+  const protocols::SecAggSetup& setup = secure_->setup;
+  std::vector<float> mean(result.sum.size());
+  try {
+    const FixedPointCodec<Ring> codec(FixedPointConfig{setup.clip, setup.bits, secureMaxParticipants_});
+    codec.decodeSum(result.sum, result.contributors.size(), mean);
+  } catch (const Error& e) {
+    // Only a participant that masked values off the grid gets here: the round is lost, not the run.
+    spdlog::warn("round {}: the secure aggregate does not decode ({}); retrying with a fresh selection", m.round,
+                 e.what());
+    return false;
+  }
+  // Σ w'/u in the ring, so Σ w' = u · that; the mean is W · Σ(w'/W)Δ / Σw'.
+  const double weightSum = static_cast<double>(result.weightSum) * static_cast<double>(setup.weightUnit);
+  if (weightSum <= 0) {
+    spdlog::warn("round {}: the secure aggregate carries no weight; retrying with a fresh selection", m.round);
+    return false;
+  }
+  const double scale = static_cast<double>(setup.weightScale) / weightSum;
+  m.trainLoss = secureLoss(mean, scale, setup, result.contributors.size());
+  mean.resize(params_.size());
+  for (float& v : mean) v = static_cast<float>(v * scale);
+  server_.apply(params_, mean);
+  m.received = result.contributors.size();
+  return true;
+}
+
+void RoundEngine::benchSilent(std::uint32_t id, const char* stage) {
+  const std::string& name = secure_->names.at(id);
+  const auto peer = peers_.find(name);
+  if (peer == peers_.end() || peer->second.id != id || !peer->second.ready) return;  // gone, or already benched
+  peer->second.ready = false;
+  spdlog::warn("round {}: no {} answer from {} in time; it sits out until it says hello again", stageRound_, stage,
+               name);
+}
+
+void RoundEngine::logRejections() {
+  const auto& rejections = secure_->server->rejections();
+  for (std::size_t i = secure_->rejectionsLogged; i < rejections.size(); ++i) {
+    const secagg::Rejection& r = rejections[i];
+    const auto name = secure_->names.find(r.participant);
+    spdlog::warn("round {}: SecAgg {} message of {} refused ({}): {}", stageRound_, secagg::stageName(r.stage),
+                 name != secure_->names.end() ? name->second : std::to_string(r.participant),
+                 secagg::rejectionReasonName(r.reason), r.detail);
+  }
+  secure_->rejectionsLogged = rejections.size();
+}
+
 void RoundEngine::run() {
-  if (options_.federatedBatchNorm && !options_.train.localBatchNorm && bnStatistics_.empty() && nextRound_ == 1)
-    gatherBatchNormStatistics();
+  if (options_.federatedBatchNorm && !options_.train.localBatchNorm && bnStatistics_.empty() && nextRound_ == 1) {
+    // Pooling would show the coordinator each participant's statistics in the clear.
+    if (options_.secure.enabled)
+      spdlog::info("secure aggregation: BatchNorm statistics are not pooled; each participant adapts to its own data");
+    else
+      gatherBatchNormStatistics();
+  }
   for (; nextRound_ <= options_.rounds; ++nextRound_) {
     RoundMetrics m;
     m.round = nextRound_;

@@ -30,10 +30,10 @@ std::string metricsLine(const coordinator::RoundMetrics& m) {
   std::snprintf(buf, sizeof buf,
                 "{\"round\": %lld, \"selected\": %zu, \"received\": %zu, \"retries\": %zu, \"train_loss\": %.6f, "
                 "\"federated_accuracy\": %.6f, \"central_accuracy\": %.6f, \"bytes_down\": %llu, \"bytes_up\": %llu, "
-                "\"train_seconds\": %.3f, \"eval_seconds\": %.3f, \"round_seconds\": %.3f}\n",
+                "\"train_seconds\": %.3f, \"eval_seconds\": %.3f, \"round_seconds\": %.3f, \"secure\": %s}\n",
                 static_cast<long long>(m.round), m.selected, m.received, m.retries, m.trainLoss, m.federatedAccuracy,
                 m.centralAccuracy, static_cast<unsigned long long>(m.bytesDown), static_cast<unsigned long long>(m.bytesUp),
-                m.trainSeconds, m.evalSeconds, m.totalSeconds);
+                m.trainSeconds, m.evalSeconds, m.totalSeconds, m.secure ? "true" : "false");
   return buf;
 }
 
@@ -47,7 +47,10 @@ Command addCoordinatorCommand(CLI::App& app) {
     double fraction = 1.0, lr = 0.05, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120, proximalMu = 0,
            uploadWindowMb = 64, maxMessageMb = 2048;
     std::uint64_t seed = 0;
-    bool resume = false, insecure = false, fedbn = false;
+    bool resume = false, insecure = false, fedbn = false, noSecureAggregation = false;
+    std::uint32_t secaggThreshold = 0, secaggNeighbours = 0;
+    double secaggClip = 4.0;
+    unsigned secaggBits = 16;
   };
   auto a = std::make_shared<Args>();
   app.add_option("--bind", a->bind, "address to listen on")->capture_default_str();
@@ -76,6 +79,22 @@ Command addCoordinatorCommand(CLI::App& app) {
   app.add_option("--aggregation", a->aggregation,
                  "mean (weighted by samples), or robust: median, trimmed-mean[:F], multi-krum[:F[:M]] (plaintext only)")
       ->capture_default_str();
+  app.add_flag("--no-secure-aggregation", a->noSecureAggregation,
+               "send updates in plaintext: the coordinator then sees each participant's update (needed for robust "
+               "aggregation and pooled BatchNorm statistics)");
+  app.add_option("--secagg-threshold", a->secaggThreshold,
+                 "secure aggregation: shares needed to unmask (0: more than half a neighbourhood, the safe minimum)")
+      ->capture_default_str();
+  app.add_option("--secagg-neighbours", a->secaggNeighbours,
+                 "secure aggregation: neighbours per participant, even (0: all up to 50 participants, then ~3 log2 n)")
+      ->capture_default_str();
+  app.add_option("--secagg-clip", a->secaggClip,
+                 "secure aggregation: weighted update values are clipped to [-C, C] before fixed-point encoding")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--secagg-bits", a->secaggBits, "secure aggregation: fixed-point bits per value (n_max·2^bits < 2^32)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 32));
   app.add_option("--server-optimizer", a->server, "fedavg, fedadam, fedyogi or fedadagrad")->capture_default_str();
   app.add_option("--server-lr", a->serverLr, "server learning rate")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--join-timeout", a->joinTimeout, "seconds to wait for the minimum of participants")
@@ -105,6 +124,20 @@ Command addCoordinatorCommand(CLI::App& app) {
     auto strategy = participant::Strategy::parse(a->strategy);
     FEDTL_ENFORCE(strategy.usesPretrainedWeights(), ConfigError, "federated transfer needs a pretrained strategy, not scratch");
     const auto aggregation = coordinator::AggregationOptions::parse(a->aggregation);  // refuse typos before loading
+    coordinator::EngineOptions options;
+    options.aggregation = aggregation;
+    options.minParticipants = static_cast<std::size_t>(a->minParticipants);
+    options.secure.enabled = !a->noSecureAggregation;
+    options.secure.threshold = a->secaggThreshold;
+    options.secure.neighbours = a->secaggNeighbours;
+    options.secure.clip = a->secaggClip;
+    options.secure.bits = a->secaggBits;
+    // The Ed25519 halves of the allow-list: a hello must carry the listed key of its name, and
+    // the SecAgg advertisements are checked against them.
+    if (!a->allow.empty())
+      for (const auto& participant : loadAllowList(a->allow))
+        options.identityKeys.emplace(participant.name, participant.ed25519PublicKey);
+    coordinator::checkSecureAggregation(options);  // refuse a misconfiguration before loading anything
 
     // The backbone: its model (for initial parameters and central evaluation) and file bytes.
     std::string backbonePath = a->backbone;
@@ -126,9 +159,7 @@ Command addCoordinatorCommand(CLI::App& app) {
     FEDTL_ENFORCE(classes >= 2, ConfigError, "set --num-classes or give --test data to learn the class count from");
     auto initial = participant::initialTrainableParameters(loaded.model, strategy, classes, a->seed, a->fedbn);
 
-    coordinator::EngineOptions options;
     options.rounds = a->rounds;
-    options.minParticipants = static_cast<std::size_t>(a->minParticipants);
     options.fraction = a->fraction;
     options.joinTimeout = transport::Millis(static_cast<std::int64_t>(a->joinTimeout * 1000));
     options.stageTimeout = transport::Millis(static_cast<std::int64_t>(a->stageTimeout * 1000));
@@ -141,7 +172,6 @@ Command addCoordinatorCommand(CLI::App& app) {
     options.train.seed = a->seed;
     options.server.kind = coordinator::ServerOptimizerOptions::parseKind(a->server);
     options.server.learningRate = a->serverLr;
-    options.aggregation = aggregation;
     options.cosineLearningRate = a->lrSchedule == "cosine";
     options.uploadWindowBytes = static_cast<std::uint64_t>(a->uploadWindowMb * (1 << 20));
     if (!a->identity.empty()) {
@@ -212,15 +242,20 @@ Command addCoordinatorCommand(CLI::App& app) {
                                      engine.batchNormStatistics()}));
       std::ofstream(metricsPath, std::ios::app) << metricsLine(m);
       std::fprintf(stderr,
-                   "round %lld/%lld: %zu/%zu updates, loss %.4f, federated accuracy %.2f%%, central accuracy %.2f%%, "
-                   "%.2f MB down, %.2f MB up, %.1f s%s\n",
-                   static_cast<long long>(m.round), static_cast<long long>(a->rounds), m.received, m.selected, m.trainLoss,
+                   "round %lld/%lld: %zu/%zu updates (%s), loss %.4f, federated accuracy %.2f%%, central accuracy "
+                   "%.2f%%, %.2f MB down, %.2f MB up, %.1f s%s\n",
+                   static_cast<long long>(m.round), static_cast<long long>(a->rounds), m.received, m.selected,
+                   m.secure ? "secure aggregation" : "plaintext", m.trainLoss,
                    100 * m.federatedAccuracy, 100 * m.centralAccuracy, m.bytesDown / 1e6, m.bytesUp / 1e6, m.totalSeconds,
                    a->insecure ? "  [insecure: channels are not encrypted]" : "");
       last = m;
     });
-    std::fprintf(stderr, "coordinator listening on %s (%s; %lld trainable parameters, backbone %s)\n",
-                 hub.endpoint().c_str(), channels.c_str(), static_cast<long long>(parameterCount),
+    const std::string aggregationMode =
+        options.secure.enabled ? "secure aggregation, at most " + std::to_string(coordinator::secureMaxParticipants(options)) +
+                                     " per round"
+                               : "PLAINTEXT updates";
+    std::fprintf(stderr, "coordinator listening on %s (%s; %s; %lld trainable parameters, backbone %s)\n",
+                 hub.endpoint().c_str(), channels.c_str(), aggregationMode.c_str(), static_cast<long long>(parameterCount),
                  backboneDigest.substr(0, 12).c_str());
     engine.run();
     if (!a->summary.empty()) {
@@ -230,6 +265,7 @@ Command addCoordinatorCommand(CLI::App& app) {
       s.set("test_accuracy", last.centralAccuracy);
       s.set("federated_accuracy", last.federatedAccuracy);
       s.set("train_seconds", last.trainSeconds);
+      s.set("secure_aggregation", options.secure.enabled);
       s.write(a->summary);
     }
     return 0;

@@ -103,6 +103,10 @@ Command addParticipantCommand(CLI::App& app) {
     participant::SessionOptions sessionOptions;
     // The pinned coordinator key also checks its signatures on the backbone and round parameters.
     if (!a->coordinatorKey.empty()) sessionOptions.coordinatorKey = loadPublicIdentity(a->coordinatorKey).ed25519PublicKey;
+    // The identity's Ed25519 key signs this participant's SecAgg key advertisements, so the
+    // coordinator's allow-list vouches for them; without one the session makes an ephemeral key.
+    if (!a->identity.empty())
+      sessionOptions.identityKey = std::make_shared<const crypto::SecretBytes>(std::move(loadIdentity(a->identity).ed25519PrivateKey));
     participant::ParticipantSession session(channel, trainer, sessionOptions);
     auto report = session.run([] { return gStop != 0; });
     std::fprintf(stderr, "participant %s: %lld rounds trained, ended: %s\n", a->id.c_str(),

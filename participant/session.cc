@@ -2,22 +2,106 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
+#include "common/crypto/mask_prg.h"
+#include "common/crypto/random.h"
 #include "common/crypto/sha256.h"
-#include "protocols/checkpoint_format.h"
-#include "protocols/signing.h"
 #include "common/error.h"
+#include "common/fixed_point.h"
+#include "protocols/checkpoint_format.h"
+#include "protocols/secagg/client.h"
+#include "protocols/signing.h"
 
 namespace fedtl::participant {
 namespace {
 using Clock = std::chrono::steady_clock;
 using protocols::MessageType;
+using secagg::Ring;
+
+constexpr std::size_t kEncodeChunk = 4096;  // values scaled at a time: no second copy of the update
+
+// What a retried attempt must match to reuse the trained update: the round and everything the
+// training depends on, not the SecAgg setup or the signature.
+std::string trainingDigest(std::uint64_t round, const protocols::RoundStart& start) {
+  crypto::Sha256 hash;
+  hash.update(&round, sizeof round);
+  hash.update(protocols::encode(start.config));
+  hash.update(start.parameters.data(), start.parameters.size() * sizeof(float));
+  hash.update(start.batchNormStatistics.data(), start.batchNormStatistics.size() * sizeof(float));
+  return crypto::toHex(hash.finish());
+}
+
+std::string describe(const secagg::Abort& abort) {
+  return std::string(secagg::abortReasonName(abort.reason)) + ": " + abort.detail;
+}
+
+}  // namespace
+
+// One secure attempt in progress: its SecAgg client and, until masked, the encoded update.
+struct ParticipantSession::SecureAttempt {
+  std::uint64_t round = 0;    // the frames' round
+  std::uint64_t session = 0;  // the SecAgg round id
+  std::optional<secagg::Client> client;
+  std::vector<Ring> encoded;  // Δ·(w'/W), then the scaled losses, on the fixed-point grid
+  Ring weight = 0;            // w'/u
+};
+
+namespace {
+
+// Encodes the update as SecAggSetup describes: Δ·(w'/W) and the loss, clipped to ±c and
+// stochastically rounded from a fresh secure seed, with w'/u as the weight. Returns the largest
+// weighted value, for the log (how close the update comes to the clip).
+float encodeUpdate(const protocols::Update& update, const protocols::SecAggSetup& setup,
+                  const FixedPointCodec<Ring>& codec, std::uint64_t round, const std::string& name,
+                  std::vector<Ring>& encoded, Ring& weight) {
+  if (update.trainSamples > setup.weightScale)
+    spdlog::warn("{}: round {}: {} training samples, more than the round's weight scale {}; weighted as {}", name,
+                 round, update.trainSamples, setup.weightScale, setup.weightScale);
+  const std::uint64_t units = std::min(update.trainSamples, setup.weightScale) / setup.weightUnit;
+  const double factor = static_cast<double>(units * setup.weightUnit) / static_cast<double>(setup.weightScale);
+  weight = static_cast<Ring>(units);  // at most W/u, which the coordinator keeps below 2^32 / n
+  const std::size_t count = update.delta.size();
+  encoded.resize(count + protocols::kSecAggLossCoordinates);
+  crypto::MaskPrg rounding(crypto::randomSecret(crypto::MaskPrg::kSeedSize));
+  std::vector<float> chunk(std::min(count, kEncodeChunk));
+  std::size_t clipped = 0;
+  float largest = 0;
+  for (std::size_t begin = 0; begin < count; begin += kEncodeChunk) {
+    const std::size_t n = std::min(kEncodeChunk, count - begin);
+    for (std::size_t j = 0; j < n; ++j) {
+      chunk[j] = static_cast<float>(update.delta[begin + j] * factor);
+      largest = std::max(largest, std::abs(chunk[j]));
+      clipped += std::abs(chunk[j]) > setup.clip ? 1 : 0;
+    }
+    codec.encode(Span<const float>(chunk.data(), n), Span<Ring>(encoded.data() + begin, n), rounding);
+  }
+  float losses[protocols::kSecAggLossCoordinates];
+  for (std::size_t i = 0; i < protocols::kSecAggLossCoordinates; ++i) {
+    const double scale = protocols::kSecAggLossScales[i];
+    losses[i] = static_cast<float>(factor * std::clamp(update.trainLoss, 0.0, scale) / scale * setup.clip);
+  }
+  codec.encode(losses, Span<Ring>(encoded.data() + count, protocols::kSecAggLossCoordinates), rounding);
+  if (clipped > 0)
+    spdlog::warn("{}: round {}: {} of {} weighted update values exceed the secure aggregation clip ±{} and are "
+                 "clipped (raise --secagg-clip on the coordinator)",
+                 name, round, clipped, count, setup.clip);
+  return largest;
+}
+
 }  // namespace
 
 ParticipantSession::ParticipantSession(transport::Link& link, LocalTrainer& trainer, SessionOptions options)
-    : link_(link), trainer_(trainer), options_(std::move(options)) {}
+    : link_(link),
+      trainer_(trainer),
+      options_(std::move(options)),
+      identity_(options_.identityKey ? crypto::ed25519KeyPairFromPrivate(*options_.identityKey)
+                                     : crypto::generateEd25519KeyPair()) {}
+
+ParticipantSession::~ParticipantSession() = default;
 
 // The update waits here until the coordinator grants the upload (its flow control).
 void ParticipantSession::announceUpdate() {
@@ -37,7 +121,9 @@ void ParticipantSession::checkSigned(const std::vector<std::uint8_t>& statement,
 
 void ParticipantSession::sayHello() {
   lastHello_ = Clock::now();
-  protocols::Hello hello{link_.name(), trainer_.cachedBackbone(), trainer_.trainSamples()};
+  const auto& key = identity_.publicKey;
+  protocols::Hello hello{link_.name(), trainer_.cachedBackbone(), trainer_.trainSamples(),
+                         std::string(key.begin(), key.end())};
   link_.send(protocols::encodeFrame(hello, 0, id_), options_.sendTimeout);
 }
 
@@ -85,8 +171,11 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
       protocols::validate(w);
       checkSigned(protocols::backboneStatement(w.backboneDigest), w.signature, "the backbone digest");
       id_ = w.participantId;
+      // A repeated welcome (our hellos crossed) may announce a backbone that the coordinator's
+      // rate limit then holds back: one already verified under the same digest still counts.
+      const bool sameBackbone = haveBackbone_ && expectedBackbone_ == w.backboneDigest;
       expectedBackbone_ = w.backboneDigest;
-      haveBackbone_ = !w.backboneFollows && trainer_.cachedBackbone() == w.backboneDigest;
+      haveBackbone_ = sameBackbone || (!w.backboneFollows && trainer_.cachedBackbone() == w.backboneDigest);
       return;
     }
     case MessageType::kBackbone: {
@@ -98,27 +187,10 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
       haveBackbone_ = true;
       return;
     }
-    case MessageType::kRoundStart: {
-      FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "round start before a verified backbone; ignored");
-      uploadPending_ = false;
-      auto startDigest = crypto::toHex(crypto::sha256(payload.data(), payload.size()));
-      if (header.round == lastRound_ && startDigest == lastStartDigest_ && !lastUpdate_.empty()) {
-        announceUpdate();
-        return;
-      }
-      auto start = protocols::decodePayload<protocols::RoundStart>(header, payload);
-      protocols::validate(start.config);
-      checkSigned(protocols::roundStartStatement(header.round, start.config, start.parameters, start.batchNormStatistics),
-                  start.signature, "the round start");
-      auto update = trainer_.train(start);
-      lastRound_ = header.round;
-      lastStartDigest_ = startDigest;
-      lastUpdate_ = protocols::encodeFrame(update, header.round, id_);
-      update = {};
-      announceUpdate();
-      ++report.roundsTrained;
-      return;
-    }
+    case MessageType::kRoundStart: onRoundStart(header, payload, report); return;
+    case MessageType::kSecAggShareKeysRequest: onShareKeysRequest(header, payload); return;
+    case MessageType::kSecAggMaskedInputRequest: onMaskedInputRequest(header, payload); return;
+    case MessageType::kSecAggUnmaskRequest: onUnmaskRequest(header, payload); return;
     case MessageType::kUploadGrant: {
       protocols::decodePayload<protocols::UploadGrant>(header, payload);
       if (header.round != lastRound_ || lastUpdate_.empty()) return;  // a grant for an older round
@@ -128,6 +200,9 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
     case MessageType::kEvalRequest: {
       FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "evaluation request before a backbone");
       uploadPending_ = false;  // the coordinator has closed the round
+      if (secure_) dropSecureAttempt("the coordinator closed the round");
+      trainedDigest_.clear();
+      trained_ = {};
       auto req = protocols::decodePayload<protocols::EvalRequest>(header, payload);
       checkSigned(protocols::evalRequestStatement(header.round, req.parameters), req.signature, "the evaluation request");
       auto result = trainer_.evaluate(req.parameters);
@@ -143,6 +218,7 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
       return;
     }
     case MessageType::kBye: {
+      secure_.reset();
       endReason_ = protocols::decodePayload<protocols::Bye>(header, payload).reason;
       finished_ = true;
       return;
@@ -151,6 +227,140 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
     default:
       throw protocols::DecodeError(std::string("the coordinator may not send ") + protocols::messageTypeName(header.type));
   }
+}
+
+void ParticipantSession::onRoundStart(const protocols::FrameHeader& header, std::string_view payload,
+                                      SessionReport& report) {
+  FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "round start before a verified backbone; ignored");
+  uploadPending_ = false;
+  secure_.reset();  // a new round start ends any attempt in progress
+  auto startDigest = crypto::toHex(crypto::sha256(payload.data(), payload.size()));
+  if (header.round == lastRound_ && startDigest == lastStartDigest_ && !lastUpdate_.empty()) {
+    announceUpdate();
+    return;
+  }
+  auto start = protocols::decodePayload<protocols::RoundStart>(header, payload);
+  protocols::validate(start.config);
+  checkSigned(protocols::roundStartStatement(header.round, start.config, start.parameters, start.batchNormStatistics,
+                                             start.secure),
+              start.signature, "the round start");
+  if (start.secure.enabled()) return startSecureAttempt(header.round, start, report);
+  auto update = trainer_.train(start);
+  lastRound_ = header.round;
+  lastStartDigest_ = startDigest;
+  lastUpdate_ = protocols::encodeFrame(update, header.round, id_);
+  update = {};
+  announceUpdate();
+  ++report.roundsTrained;
+}
+
+const protocols::Update& ParticipantSession::trainOnce(std::uint64_t round, const protocols::RoundStart& start,
+                                                       SessionReport& report) {
+  auto digest = trainingDigest(round, start);
+  if (digest == trainedDigest_) return trained_;
+  trainedDigest_.clear();
+  trained_ = {};
+  trained_ = trainer_.train(start);
+  FEDTL_ENFORCE(trained_.delta.size() == start.parameters.size(), Error, "local training returned ",
+                trained_.delta.size(), " values for ", start.parameters.size(), " parameters");
+  trainedDigest_ = std::move(digest);
+  ++report.roundsTrained;
+  return trained_;
+}
+
+void ParticipantSession::startSecureAttempt(std::uint64_t round, const protocols::RoundStart& start,
+                                            SessionReport& report) {
+  const protocols::SecAggSetup& setup = start.secure;
+  protocols::validate(setup, start.parameters.size());
+  FEDTL_ENFORCE(setup.session / protocols::kSecAggAttemptsPerRound == round, protocols::DecodeError,
+                "secure aggregation session ", setup.session, " does not belong to round ", round);
+  secagg::SecAggConfig config{setup.session, {}, setup.threshold, setup.neighbours, setup.dimension};
+  auto identities = std::make_shared<secagg::IdentityTable>();
+  for (const protocols::SecAggMember& member : setup.roster) {
+    config.participants.push_back(member.id);
+    identities->emplace(member.id, member.identityKey);
+  }
+  const auto self = identities->find(id_);
+  FEDTL_ENFORCE(self != identities->end(), protocols::DecodeError, "the secure aggregation roster of round ", round,
+                " leaves out this participant (id ", id_, ")");
+  FEDTL_ENFORCE(self->second == identity_.publicKey, protocols::DecodeError, "the secure aggregation roster of round ",
+                round, " carries another identity key for this participant; refused");
+  // Refuses (ConfigError) a threshold at most half a neighbourhood, or an encoding whose sum could wrap.
+  auto params = std::make_shared<const secagg::RoundParameters>(std::move(config));
+  const FixedPointCodec<Ring> codec(FixedPointConfig{setup.clip, setup.bits, setup.roster.size()});
+
+  const protocols::Update& update = trainOnce(round, start, report);
+  auto attempt = std::make_unique<SecureAttempt>();
+  attempt->round = round;
+  attempt->session = setup.session;
+  const float largest = encodeUpdate(update, setup, codec, round, link_.name(), attempt->encoded, attempt->weight);
+  attempt->client.emplace(params, std::move(identities), id_, identity_.privateKey);
+  // The advertisement doubles as "training done".
+  protocols::SecAggAdvertise advertise{setup.session, attempt->client->advertiseKeys()};
+  secure_ = std::move(attempt);
+  sendSecure(protocols::encodeFrame(advertise, round, id_));
+  spdlog::info("{}: round {}: secure aggregation among {} (threshold {}), keys advertised; largest weighted update "
+               "value {:.3g} (clip ±{})",
+               link_.name(), round, setup.roster.size(), setup.threshold, largest, setup.clip);
+}
+
+template <class Request>
+std::optional<Request> ParticipantSession::secureRequest(const protocols::FrameHeader& header,
+                                                         std::string_view payload) {
+  auto request = protocols::decodePayload<Request>(header, payload);
+  if (!secure_ || secure_->round != header.round || secure_->session != request.session) {
+    spdlog::warn("{}: ignoring {} for round {} (SecAgg session {}): no such attempt in progress", link_.name(),
+                 protocols::messageTypeName(header.type), header.round, request.session);
+    return std::nullopt;
+  }
+  return request;
+}
+
+void ParticipantSession::onShareKeysRequest(const protocols::FrameHeader& header, std::string_view payload) {
+  auto request = secureRequest<protocols::SecAggShareKeysRequest>(header, payload);
+  if (!request) return;
+  if (secure_->client->stage() != secagg::Stage::kShareKeys) return dropSecureAttempt("share-keys request out of order");
+  auto outcome = secure_->client->shareKeys(request->body);
+  if (!outcome) return dropSecureAttempt(describe(outcome.abort()));
+  protocols::SecAggShareKeysResponse response{secure_->session, std::move(outcome).value()};
+  sendSecure(protocols::encodeFrame(response, secure_->round, id_));
+}
+
+void ParticipantSession::onMaskedInputRequest(const protocols::FrameHeader& header, std::string_view payload) {
+  auto request = secureRequest<protocols::SecAggMaskedInputRequest>(header, payload);
+  if (!request) return;
+  if (secure_->client->stage() != secagg::Stage::kMaskedInput)
+    return dropSecureAttempt("masked-input request out of order");
+  auto outcome = secure_->client->maskInput(request->body, secure_->encoded, secure_->weight);
+  secure_->encoded = {};  // masked or aborted: the plain encoding is not needed again
+  if (!outcome) return dropSecureAttempt(describe(outcome.abort()));
+  std::string frame = protocols::encodeFrame(
+      protocols::SecAggMaskedInput{secure_->session, std::move(outcome).value()}, secure_->round, id_);
+  sendSecure(frame);
+}
+
+void ParticipantSession::onUnmaskRequest(const protocols::FrameHeader& header, std::string_view payload) {
+  auto request = secureRequest<protocols::SecAggUnmaskRequest>(header, payload);
+  if (!request) return;
+  if (secure_->client->stage() != secagg::Stage::kUnmask) return dropSecureAttempt("unmask request out of order");
+  auto outcome = secure_->client->unmask(request->body);
+  if (!outcome) return dropSecureAttempt(describe(outcome.abort()));
+  protocols::SecAggUnmaskResponse response{secure_->session, std::move(outcome).value()};
+  sendSecure(protocols::encodeFrame(response, secure_->round, id_));
+  spdlog::info("{}: round {}: secure aggregation done on this side", link_.name(), secure_->round);
+  secure_.reset();
+}
+
+void ParticipantSession::sendSecure(const std::string& frame) {
+  if (!link_.send(frame, options_.sendTimeout))
+    spdlog::warn("{}: could not send a secure aggregation message in time", link_.name());
+}
+
+void ParticipantSession::dropSecureAttempt(const std::string& why) {
+  if (!secure_) return;
+  spdlog::warn("{}: round {}: secure aggregation attempt (session {}) dropped: {}", link_.name(), secure_->round,
+               secure_->session, why);
+  secure_.reset();
 }
 
 }  // namespace fedtl::participant

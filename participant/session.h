@@ -1,14 +1,20 @@
 // A participant's side of the round protocol, over a transport Link and torch-free: the
 // training itself is behind LocalTrainer. The session says hello (with the digest of the
-// backbone it has cached), takes the backbone if the coordinator sends one (refusing bytes
-// whose SHA-256 differs from the announced digest), then answers round starts with updates
-// (announced first, uploaded when the coordinator grants it) and evaluation requests with
-// metrics until the coordinator says goodbye. While it hears
-// nothing it says hello again now and then, so a restarted coordinator finds it.
+// backbone it has cached and its Ed25519 identity key), takes the backbone if the coordinator
+// sends one (refusing bytes whose SHA-256 differs from the announced digest), then answers
+// round starts and evaluation requests with metrics until the coordinator says goodbye. While
+// it hears nothing it says hello again now and then, so a restarted coordinator finds it.
+//
+// A round start decides how the update travels. Plaintext: announced first, uploaded when the
+// coordinator grants it. Secure aggregation (the round start carries a SecAgg setup): the
+// session runs one secagg::Client for the attempt — key advertisement once trained, shares,
+// the masked update when asked, the unmasking shares — and drops the attempt, logged, on any
+// abort or out-of-order message; the next round start begins afresh.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +50,9 @@ struct SessionOptions {
   // The coordinator's pinned Ed25519 key: when set, a backbone, round start or evaluation
   // request that it did not sign is refused.
   std::optional<crypto::Ed25519PublicKey> coordinatorKey;
+  // This participant's Ed25519 identity (the raw 32-byte seed of --identity): it signs the
+  // SecAgg key advertisements. Unset, the session makes an ephemeral pair when it is created.
+  std::shared_ptr<const crypto::SecretBytes> identityKey;
 };
 
 struct SessionReport {
@@ -55,20 +64,43 @@ struct SessionReport {
 class ParticipantSession {
  public:
   ParticipantSession(transport::Link& link, LocalTrainer& trainer, SessionOptions options = {});
+  ~ParticipantSession();
   // Runs until the coordinator says goodbye or stop() returns true (checked between waits).
   SessionReport run(const std::function<bool()>& stop);
 
+  const crypto::Ed25519PublicKey& identityKey() const { return identity_.publicKey; }
+
  private:
+  struct SecureAttempt;
+
   void sayHello();
   void announceUpdate();
   // Throws DecodeError unless the pinned coordinator key (if any) signed `statement`.
   void checkSigned(const std::vector<std::uint8_t>& statement, const std::string& signature, const char* what) const;
   void handle(std::string_view frame, SessionReport& report);
+  void onRoundStart(const protocols::FrameHeader& header, std::string_view payload, SessionReport& report);
+  // Trains, or reuses the update trained for the same round and inputs (a retried attempt).
+  const protocols::Update& trainOnce(std::uint64_t round, const protocols::RoundStart& start, SessionReport& report);
+  void startSecureAttempt(std::uint64_t round, const protocols::RoundStart& start, SessionReport& report);
+  // The SecAgg request of the frame, to answer; nothing when it is for no attempt in progress.
+  template <class Request>
+  std::optional<Request> secureRequest(const protocols::FrameHeader& header, std::string_view payload);
+  void onShareKeysRequest(const protocols::FrameHeader& header, std::string_view payload);
+  void onMaskedInputRequest(const protocols::FrameHeader& header, std::string_view payload);
+  void onUnmaskRequest(const protocols::FrameHeader& header, std::string_view payload);
+  void sendSecure(const std::string& frame);
+  void dropSecureAttempt(const std::string& why);
 
   transport::Link& link_;
   LocalTrainer& trainer_;
   SessionOptions options_;
+  crypto::Ed25519KeyPair identity_;
   std::uint32_t id_ = 0;
+  std::unique_ptr<SecureAttempt> secure_;
+  // The update of the last secure round trained, by a digest of its round and inputs: a
+  // retried attempt (fresh session, same round start otherwise) masks it again, untrained.
+  std::string trainedDigest_;
+  protocols::Update trained_;
   // The last round start answered (its round and payload digest) and the answer, re-sent when
   // exactly that round start comes again (a retry) instead of training twice.
   std::uint64_t lastRound_ = 0;

@@ -37,6 +37,13 @@ const char* messageTypeName(MessageType type) {
     case MessageType::kStatsRequest: return "stats-request";
     case MessageType::kStats: return "stats";
     case MessageType::kBye: return "bye";
+    case MessageType::kSecAggAdvertise: return "secagg-advertise";
+    case MessageType::kSecAggShareKeysRequest: return "secagg-share-keys-request";
+    case MessageType::kSecAggShareKeysResponse: return "secagg-share-keys-response";
+    case MessageType::kSecAggMaskedInputRequest: return "secagg-masked-input-request";
+    case MessageType::kSecAggMaskedInput: return "secagg-masked-input";
+    case MessageType::kSecAggUnmaskRequest: return "secagg-unmask-request";
+    case MessageType::kSecAggUnmaskResponse: return "secagg-unmask-response";
   }
   return "unknown";
 }
@@ -46,7 +53,13 @@ std::uint64_t FrameLimits::limitFor(MessageType type) const {
     case MessageType::kBackbone: return maxBackbone;
     case MessageType::kRoundStart:
     case MessageType::kUpdate:
-    case MessageType::kEvalRequest: return maxParameters;
+    case MessageType::kEvalRequest:
+    case MessageType::kSecAggMaskedInput:
+    case MessageType::kSecAggShareKeysRequest: return maxParameters;  // its roster grows with the selection
+    case MessageType::kSecAggShareKeysResponse:
+    case MessageType::kSecAggMaskedInputRequest:
+    case MessageType::kSecAggUnmaskRequest:
+    case MessageType::kSecAggUnmaskResponse: return maxSecAgg;
     default: return maxControl;
   }
 }

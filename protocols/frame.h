@@ -36,8 +36,16 @@ enum class MessageType : std::uint16_t {
   kUploadGrant = 11,  // coordinator -> participant: send it now (upload flow control)
   kStatsRequest = 12,  // coordinator -> participant: report your BatchNorm statistics (federated AdaBN)
   kStats = 13,         // participant -> coordinator: BatchNorm statistics of the local data
+  // Secure aggregation (protocols/secagg, docs/protocol.md): one frame type per SecAgg message.
+  kSecAggAdvertise = 14,           // participant -> coordinator: key advertisement (training done)
+  kSecAggShareKeysRequest = 15,    // coordinator -> participant: accepted roster, neighbours' keys
+  kSecAggShareKeysResponse = 16,   // participant -> coordinator: sealed Shamir shares
+  kSecAggMaskedInputRequest = 17,  // coordinator -> participant: shares addressed to it; the upload grant
+  kSecAggMaskedInput = 18,         // participant -> coordinator: the masked update
+  kSecAggUnmaskRequest = 19,       // coordinator -> participant: which neighbours contributed
+  kSecAggUnmaskResponse = 20,      // participant -> coordinator: the shares that remove the masks
 };
-inline constexpr MessageType kLastMessageType = MessageType::kStats;
+inline constexpr MessageType kLastMessageType = MessageType::kSecAggUnmaskResponse;
 
 const char* messageTypeName(MessageType type);
 
@@ -48,11 +56,22 @@ struct FrameHeader {
   std::uint64_t payloadSize = 0;
 };
 
+// The largest SecAgg neighbourhood (a participant's neighbours and itself) fedtl runs: the
+// coordinator refuses configurations that could exceed it.
+inline constexpr std::uint64_t kMaxSecAggNeighbourhood = 4096;
+
+// Payload bound of the SecAgg messages that grow with the neighbourhood m (share-keys
+// responses, masked-input and unmask requests, unmask responses): 8 bytes of session, then at
+// most m - 1 sealed shares of 104 bytes with their 8-byte length prefix, or about 92 bytes per
+// member in the unmask response. 32 + 104·m covers each (tests/unit/frame_test.cc checks it).
+constexpr std::uint64_t secAggNeighbourhoodBound(std::uint64_t neighbourhood) { return 32 + 104 * neighbourhood; }
+
 // Per-deployment bounds on payload sizes; a frame above its type's bound is refused unread.
 struct FrameLimits {
-  std::uint64_t maxControl = 64 << 10;            // hello, welcome, heartbeat, bye, eval messages
-  std::uint64_t maxParameters = std::uint64_t{1} << 30;  // round start and update: 1 GiB
+  std::uint64_t maxControl = 64 << 10;            // hello, welcome, heartbeat, bye, eval, key advertisement
+  std::uint64_t maxParameters = std::uint64_t{1} << 30;  // round start, update, masked input, share-keys request: 1 GiB
   std::uint64_t maxBackbone = std::uint64_t{4} << 30;    // checkpoint bytes
+  std::uint64_t maxSecAgg = secAggNeighbourhoodBound(kMaxSecAggNeighbourhood);  // about 416 KiB
 
   std::uint64_t limitFor(MessageType type) const;
 };

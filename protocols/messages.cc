@@ -22,10 +22,27 @@ void checkName(const std::string& name, const char* what) {
 
 }  // namespace
 
-void validate(const Hello& m) {
+void validate(const Hello& m, std::string_view connection) {
   checkName(m.participantName, "participant name");
   FEDTL_ENFORCE(m.cachedBackbone.empty() || isHexDigest(m.cachedBackbone), DecodeError,
                 "cached backbone must be empty or a hex SHA-256 digest");
+  FEDTL_ENFORCE(connection.empty() || m.participantName == connection, DecodeError, "hello names '",
+                m.participantName, "' but the connection is '", connection, "'");
+  FEDTL_ENFORCE(m.identityKey.size() == crypto::kEd25519KeySize, DecodeError, "hello carries an identity key of ",
+                m.identityKey.size(), " bytes, not an Ed25519 public key (", crypto::kEd25519KeySize, ")");
+}
+
+void validate(const SecAggSetup& m, std::size_t parameters) {
+  FEDTL_ENFORCE(m.enabled(), DecodeError, "secure aggregation setup without participants");
+  for (std::size_t i = 0; i < m.roster.size(); ++i)
+    FEDTL_ENFORCE(m.roster[i].id >= 1 && (i == 0 || m.roster[i - 1].id < m.roster[i].id), DecodeError,
+                  "secure aggregation roster ids must be non-zero and strictly ascending");
+  FEDTL_ENFORCE(m.dimension == std::uint64_t{parameters} + kSecAggLossCoordinates, DecodeError,
+                "secure aggregation dimension ", m.dimension, " does not fit ", parameters, " parameters and the loss");
+  FEDTL_ENFORCE(std::isfinite(m.clip) && m.clip > 0, DecodeError, "secure aggregation clip must be finite and positive");
+  FEDTL_ENFORCE(m.bits >= 1 && m.bits <= 32, DecodeError, "secure aggregation bits out of range: ", m.bits);
+  FEDTL_ENFORCE(m.weightScale >= 1 && m.weightUnit >= 1 && m.weightUnit <= m.weightScale, DecodeError,
+                "secure aggregation weight scale ", m.weightScale, " and unit ", m.weightUnit, " are inconsistent");
 }
 
 void validate(const Welcome& m) {
@@ -68,6 +85,22 @@ UpdateView decodeUpdateView(const FrameHeader& header, std::string_view payload)
     std::memcpy(&v, view.delta.data() + i * sizeof(float), sizeof v);
     FEDTL_ENFORCE(std::isfinite(v), DecodeError, "update holds a non-finite value at index ", i);
   }
+  return view;
+}
+
+MaskedInputView decodeMaskedInputView(const FrameHeader& header, std::string_view payload) {
+  FEDTL_ENFORCE(header.type == MessageType::kSecAggMaskedInput, DecodeError, "expected a masked input, got ",
+                messageTypeName(header.type));
+  FEDTL_ENFORCE(payload.size() == header.payloadSize, DecodeError, "payload is ", payload.size(),
+                " bytes but the header says ", header.payloadSize);
+  // The layout SecAggMaskedInput::serialize writes: the session, then the vector's length and values.
+  MaskedInputView view;
+  std::uint64_t count = 0;
+  WireInputArchive ar(payload);
+  ar(view.session, count);
+  FEDTL_ENFORCE(count <= ar.remaining() / sizeof(secagg::Ring) && ar.remaining() == count * sizeof(secagg::Ring),
+                DecodeError, "masked input announces ", count, " values but carries ", ar.remaining(), " bytes");
+  view.values = payload.substr(payload.size() - ar.remaining());
   return view;
 }
 

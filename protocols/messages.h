@@ -2,14 +2,19 @@
 // the wire archive (no type names, no polymorphism). See docs/protocol.md.
 #pragma once
 
+#include <cereal/types/array.hpp>
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 
 #include <cstdint>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "common/crypto/ed25519.h"
 #include "protocols/frame.h"
+#include "protocols/secagg/messages.h"
 
 namespace fedtl::protocols {
 
@@ -20,10 +25,11 @@ struct Hello {
   std::string participantName;   // --id NAME
   std::string cachedBackbone;    // hex SHA-256 of the backbone the participant holds, or empty
   std::uint64_t trainSamples = 0;
+  std::string identityKey{};     // Ed25519 public key (32 bytes): signs its SecAgg key advertisements
 
   template <class A>
   void serialize(A& ar) {
-    ar(participantName, cachedBackbone, trainSamples);
+    ar(participantName, cachedBackbone, trainSamples, identityKey);
   }
 };
 
@@ -66,16 +72,60 @@ struct TrainConfig {
   }
 };
 
+// Losses ride through secure aggregation as two more coordinates, each the loss clipped to a
+// scale and divided by it (times the clip): the fine one reads the mean loss to about 10^-3,
+// the coarse one still reads it when losses run past the fine scale. The metric only.
+inline constexpr double kSecAggLossScales[] = {16.0, 4096.0};
+inline constexpr std::size_t kSecAggLossCoordinates = std::size(kSecAggLossScales);
+// SecAgg round ids: round · this + attempt, so a retried round never reuses a session.
+inline constexpr std::uint64_t kSecAggAttemptsPerRound = 1000;
+
+struct SecAggMember {
+  std::uint32_t id = 0;                      // the id assigned in Welcome
+  crypto::Ed25519PublicKey identityKey{};  // from its hello (checked against the allow-list)
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(id, identityKey);
+  }
+};
+
+// What a participant needs beyond the SecAgg messages to take part in one secure attempt:
+// the public round parameters (protocols/secagg/config.h), the fixed-point encoding and the
+// weighting. Each participant sends Δ·(w'/W) encoded with (clip, bits), the loss scaled the
+// same way as one more coordinate, then the weight w'/u as the masked weight, where
+// w' = u·floor(min(w, W)/u) for its w training samples; the coordinator divides the decoded
+// sum by Σw' (docs/protocol.md, "Secure aggregation").
+struct SecAggSetup {
+  std::uint64_t session = 0;         // the SecAgg round id: round · 1000 + attempt
+  std::vector<SecAggMember> roster;  // the selected participants, ascending ids; empty: plaintext
+  std::uint32_t threshold = 0;       // t
+  std::uint32_t neighbours = 0;      // k (0 = complete graph)
+  std::uint64_t dimension = 0;       // d: the parameters, then the loss (kSecAggLossCoordinates)
+  double clip = 0;                   // c: scaled values are clipped to [-c, c]
+  std::uint32_t bits = 0;            // q: each value becomes an integer in [0, 2^q - 1]
+  std::uint64_t weightScale = 0;     // W: the largest sample count in the selection
+  std::uint64_t weightUnit = 1;      // u: weights are counted in units of u samples, so Σ w'/u < 2^32
+
+  bool enabled() const { return !roster.empty(); }
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(session, roster, threshold, neighbours, dimension, clip, bits, weightScale, weightUnit);
+  }
+};
+
 struct RoundStart {
   static constexpr MessageType kType = MessageType::kRoundStart;
   TrainConfig config;
   std::vector<float> parameters;           // the global trainable parameters, flattened
   std::vector<float> batchNormStatistics;  // pooled (federated AdaBN), or empty: adapt locally
   std::string signature;                   // Ed25519 signature of roundStartStatement, or empty
+  SecAggSetup secure{};                    // secure aggregation for this attempt, or empty
 
   template <class A>
   void serialize(A& ar) {
-    ar(config, parameters, batchNormStatistics, signature);
+    ar(config, parameters, batchNormStatistics, secure, signature);
   }
 };
 
@@ -135,10 +185,11 @@ struct RoundStartRef {
   const std::vector<float>& parameters;
   const std::vector<float>& batchNormStatistics;
   const std::string& signature;
+  const SecAggSetup& secure;
 
   template <class A>
   void serialize(A& ar) {
-    ar(config, parameters, batchNormStatistics, signature);
+    ar(config, parameters, batchNormStatistics, secure, signature);
   }
 };
 
@@ -204,9 +255,43 @@ struct Bye {
   }
 };
 
+// A SecAgg message (protocols/secagg/messages.h) in its frame, tagged with the session it
+// belongs to, so a message of an earlier attempt is told apart and dropped.
+template <MessageType T, class Body>
+struct SecAggMessage {
+  static constexpr MessageType kType = T;
+  std::uint64_t session = 0;  // SecAggSetup::session
+  Body body;
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(session, body);
+  }
+};
+using SecAggAdvertise = SecAggMessage<MessageType::kSecAggAdvertise, secagg::KeyAdvertisement>;
+using SecAggShareKeysRequest = SecAggMessage<MessageType::kSecAggShareKeysRequest, secagg::ShareKeysRequest>;
+using SecAggShareKeysResponse = SecAggMessage<MessageType::kSecAggShareKeysResponse, secagg::ShareKeysResponse>;
+using SecAggMaskedInputRequest = SecAggMessage<MessageType::kSecAggMaskedInputRequest, secagg::MaskedInputRequest>;
+using SecAggMaskedInput = SecAggMessage<MessageType::kSecAggMaskedInput, secagg::MaskedInput>;
+using SecAggUnmaskRequest = SecAggMessage<MessageType::kSecAggUnmaskRequest, secagg::UnmaskRequest>;
+using SecAggUnmaskResponse = SecAggMessage<MessageType::kSecAggUnmaskResponse, secagg::UnmaskResponse>;
+
+// A masked input decoded in place, like UpdateView: the ring elements stay in the frame and
+// are added straight into the coordinator's running sum.
+struct MaskedInputView {
+  std::uint64_t session = 0;
+  std::string_view values;  // little-endian uint32 ring elements
+  std::size_t size() const { return values.size() / sizeof(secagg::Ring); }
+};
+MaskedInputView decodeMaskedInputView(const FrameHeader& header, std::string_view payload);
+
 // Semantic checks after decoding (lengths and ranges the wire archive cannot know); throw
-// DecodeError.
-void validate(const Hello& m);
+// DecodeError. With `connection`, a hello must also name the connection it came on.
+void validate(const Hello& m, std::string_view connection = {});
+// A setup is well formed for a round of `parameters` values: ascending non-zero ids, d =
+// parameters + kSecAggLossCoordinates, a usable encoding and weighting (RoundParameters checks
+// t and k).
+void validate(const SecAggSetup& m, std::size_t parameters);
 void validate(const Welcome& m);
 void validate(const TrainConfig& m);
 void validate(const Update& m);

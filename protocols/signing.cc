@@ -31,13 +31,16 @@ std::vector<std::uint8_t> backboneStatement(const std::string& digestHex) {
 
 std::vector<std::uint8_t> roundStartStatement(std::uint64_t round, const TrainConfig& config,
                                               const std::vector<float>& parameters,
-                                              const std::vector<float>& batchNormStatistics) {
-  auto out = labelled("fedtl/round-start/v1");
+                                              const std::vector<float>& batchNormStatistics,
+                                              const SecAggSetup& secure) {
+  auto out = labelled("fedtl/round-start/v2");
   append(out, &round, sizeof round);
   const std::string encodedConfig = encode(config);
   appendDigest(out, encodedConfig.data(), encodedConfig.size());
   appendDigest(out, parameters.data(), parameters.size() * sizeof(float));
   appendDigest(out, batchNormStatistics.data(), batchNormStatistics.size() * sizeof(float));
+  const std::string encodedSetup = encode(secure);
+  appendDigest(out, encodedSetup.data(), encodedSetup.size());
   return out;
 }
 

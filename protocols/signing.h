@@ -14,11 +14,14 @@ namespace fedtl::protocols {
 
 // "fedtl/backbone/v1" | digest (64 hex characters).
 std::vector<std::uint8_t> backboneStatement(const std::string& digestHex);
-// "fedtl/round-start/v1" | round | SHA-256(encoded config) | SHA-256(parameters)
-//   | SHA-256(BatchNorm statistics).
+// "fedtl/round-start/v2" | round | SHA-256(encoded config) | SHA-256(parameters)
+//   | SHA-256(BatchNorm statistics) | SHA-256(encoded SecAgg setup). The setup carries the
+// roster's identity keys: signed, a participant that pinned the coordinator's key knows the
+// keys it checks its neighbours' advertisements with come from the coordinator.
 std::vector<std::uint8_t> roundStartStatement(std::uint64_t round, const TrainConfig& config,
                                               const std::vector<float>& parameters,
-                                              const std::vector<float>& batchNormStatistics);
+                                              const std::vector<float>& batchNormStatistics,
+                                              const SecAggSetup& secure);
 // "fedtl/eval-request/v1" | round | SHA-256(parameters).
 std::vector<std::uint8_t> evalRequestStatement(std::uint64_t round, const std::vector<float>& parameters);
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "protocols/messages.h"
+#include "protocols/signing.h"
 
 namespace fedtl::protocols {
 namespace {
@@ -23,13 +24,17 @@ M roundTrip(const M& message, std::uint64_t round = 7, std::uint32_t sender = 3)
 
 std::string digest(char c) { return std::string(64, c); }
 
+std::string key32() { return std::string(crypto::kEd25519KeySize, '\x07'); }
+
 TEST(Messages, EveryMessageRoundTrips) {
-  Hello hello{"site-a", digest('a'), 1234};
+  Hello hello{"site-a", digest('a'), 1234, key32()};
   auto h = roundTrip(hello);
   EXPECT_EQ(h.participantName, "site-a");
   EXPECT_EQ(h.cachedBackbone, digest('a'));
   EXPECT_EQ(h.trainSamples, 1234u);
+  EXPECT_EQ(h.identityKey, key32());
   validate(h);
+  validate(h, "site-a");
 
   auto w = roundTrip(Welcome{9, digest('b'), true, std::string(64, 'x')});
   EXPECT_EQ(w.participantId, 9u);
@@ -70,7 +75,16 @@ TEST(Messages, BorrowingEncodersWriteTheSameBytes) {
   start.config.strategy = "partial:1";
   start.parameters = {1.0f, 2.0f, 3.0f};
   start.signature = std::string(64, 's');
-  EXPECT_EQ(encodeFrame(RoundStartRef{start.config, start.parameters, start.batchNormStatistics, start.signature}, 3, 0), encodeFrame(start, 3, 0));
+  EXPECT_EQ(encodeFrame(RoundStartRef{start.config, start.parameters, start.batchNormStatistics, start.signature,
+                                      start.secure},
+                        3, 0),
+            encodeFrame(start, 3, 0));
+  start.secure.roster = {{4, {}}, {9, {}}};
+  start.secure.session = 3001;
+  EXPECT_EQ(encodeFrame(RoundStartRef{start.config, start.parameters, start.batchNormStatistics, start.signature,
+                                      start.secure},
+                        3, 0),
+            encodeFrame(start, 3, 0));
   EXPECT_EQ(encodeFrame(EvalRequestRef{start.parameters, start.signature}, 3, 0),
             encodeFrame(EvalRequest{start.parameters, start.signature}, 3, 0));
   EXPECT_EQ(encodedSize(start), encode(start).size());
@@ -155,10 +169,20 @@ TEST(Frame, TruncatedOrMistypedPayloadIsRefused) {
 }
 
 TEST(Messages, ValidationRejectsNonsense) {
-  EXPECT_THROW(validate(Hello{"", "", 1}), DecodeError);
-  EXPECT_THROW(validate(Hello{"has space", "", 1}), DecodeError);
-  EXPECT_THROW(validate(Hello{std::string(300, 'a'), "", 1}), DecodeError);
-  EXPECT_THROW(validate(Hello{"ok", "not-a-digest", 1}), DecodeError);
+  EXPECT_THROW(validate(Hello{"", "", 1, key32()}), DecodeError);
+  EXPECT_THROW(validate(Hello{"has space", "", 1, key32()}), DecodeError);
+  EXPECT_THROW(validate(Hello{std::string(300, 'a'), "", 1, key32()}), DecodeError);
+  EXPECT_THROW(validate(Hello{"ok", "not-a-digest", 1, key32()}), DecodeError);
+  EXPECT_THROW(validate(Hello{"ok", "", 1, ""}), DecodeError);  // no identity key
+  EXPECT_THROW(validate(Hello{"ok", "", 1, std::string(31, 'k')}), DecodeError);
+  EXPECT_THROW(validate(Hello{"ok", "", 1, key32()}, "other"), DecodeError);  // not its connection
+  // The name is checked before the connection, the connection before the key.
+  try {
+    validate(Hello{"ok", "", 1, ""}, "other");
+    ADD_FAILURE() << "accepted";
+  } catch (const DecodeError& e) {
+    EXPECT_NE(std::string(e.what()).find("hello names 'ok' but the connection is 'other'"), std::string::npos);
+  }
   EXPECT_THROW(validate(Update{0, 0, {}}), DecodeError);
   EXPECT_THROW(validate(Update{1, 0, {std::nanf("")}}), DecodeError);
   EXPECT_THROW(validate(EvalResult{1, 1.5, 0}), DecodeError);
@@ -168,6 +192,148 @@ TEST(Messages, ValidationRejectsNonsense) {
   c = TrainConfig{};
   c.batchSize = 0;
   EXPECT_THROW(validate(c), DecodeError);
+}
+
+SecAggSetup sampleSetup() {
+  SecAggSetup setup;
+  setup.session = 7002;
+  setup.roster = {{1, {}}, {3, {}}, {8, {}}};
+  setup.roster[1].identityKey.fill(0x33);
+  setup.threshold = 2;
+  setup.dimension = 5;  // 3 parameters and the two loss coordinates
+  setup.clip = 1.0;
+  setup.bits = 16;
+  setup.weightScale = 500;
+  setup.weightUnit = 1;
+  return setup;
+}
+
+TEST(Messages, SecAggSetupRoundTripsInTheRoundStartAndValidates) {
+  RoundStart start;
+  start.parameters = {1, 2, 3};
+  start.secure = sampleSetup();
+  auto r = roundTrip(start);
+  EXPECT_EQ(r.secure.session, 7002u);
+  ASSERT_EQ(r.secure.roster.size(), 3u);
+  EXPECT_EQ(r.secure.roster[1].id, 3u);
+  EXPECT_EQ(r.secure.roster[1].identityKey, start.secure.roster[1].identityKey);
+  EXPECT_EQ(r.secure.weightScale, 500u);
+  EXPECT_TRUE(r.secure.enabled());
+  validate(r.secure, 3);
+  EXPECT_FALSE(RoundStart{}.secure.enabled());
+
+  EXPECT_THROW(validate(r.secure, 4), DecodeError);  // d must be the parameters plus the losses
+  auto bad = sampleSetup();
+  std::swap(bad.roster[0], bad.roster[1]);
+  EXPECT_THROW(validate(bad, 3), DecodeError);  // ids out of order
+  bad = sampleSetup();
+  bad.roster[0].id = 0;
+  EXPECT_THROW(validate(bad, 3), DecodeError);
+  bad = sampleSetup();
+  bad.clip = std::nan("");
+  EXPECT_THROW(validate(bad, 3), DecodeError);
+  bad = sampleSetup();
+  bad.weightUnit = 501;
+  EXPECT_THROW(validate(bad, 3), DecodeError);
+  bad = sampleSetup();
+  bad.roster.clear();
+  EXPECT_THROW(validate(bad, 3), DecodeError);
+}
+
+TEST(Signing, RoundStartStatementCoversTheSecAggSetup) {
+  const TrainConfig config;
+  const std::vector<float> parameters{1, 2};
+  const auto setup = sampleSetup();
+  const auto signedFor = roundStartStatement(1, config, parameters, {}, setup);
+  EXPECT_EQ(signedFor, roundStartStatement(1, config, parameters, {}, sampleSetup()));
+  EXPECT_NE(signedFor, roundStartStatement(1, config, parameters, {}, SecAggSetup{}));
+  auto swappedKey = sampleSetup();
+  swappedKey.roster[2].identityKey.fill(0x44);  // a substituted identity key
+  EXPECT_NE(signedFor, roundStartStatement(1, config, parameters, {}, swappedKey));
+  auto otherSession = sampleSetup();
+  otherSession.session = 7003;
+  EXPECT_NE(signedFor, roundStartStatement(1, config, parameters, {}, otherSession));
+  EXPECT_NE(signedFor, roundStartStatement(2, config, parameters, {}, setup));
+}
+
+TEST(Messages, SecAggMessagesRoundTripInTheirFrames) {
+  SecAggAdvertise ad;
+  ad.session = 5000;
+  ad.body.round = 5000;
+  ad.body.participant = 3;
+  ad.body.maskingKey.fill(9);
+  auto a = roundTrip(ad);
+  EXPECT_EQ(a.session, 5000u);
+  EXPECT_EQ(a.body.participant, 3u);
+  EXPECT_EQ(a.body.maskingKey, ad.body.maskingKey);
+
+  SecAggShareKeysRequest request{5000, {{1, 2, 3}, std::vector<crypto::Sha256Digest>(3), {ad.body}}};
+  auto q = roundTrip(request);
+  EXPECT_EQ(q.body.accepted, (std::vector<std::uint32_t>{1, 2, 3}));
+  EXPECT_EQ(q.body.neighbourAdvertisements.size(), 1u);
+
+  secagg::EncryptedShare share;
+  share.sender = 3;
+  share.recipient = 1;
+  share.ciphertext.fill(0xab);
+  EXPECT_EQ(roundTrip(SecAggShareKeysResponse{5000, {{share}}}).body.shares.at(0).ciphertext, share.ciphertext);
+  EXPECT_EQ(roundTrip(SecAggMaskedInputRequest{5000, {{share}}}).body.shares.at(0).sender, 3u);
+  EXPECT_EQ(roundTrip(SecAggUnmaskRequest{5000, {{1, 3}, {2}}}).body.dropped, std::vector<std::uint32_t>{2});
+  secagg::UnmaskResponse unmask;
+  unmask.selfMaskShares = {{1, {1, 2, 3, 4, 5}}};
+  EXPECT_EQ(roundTrip(SecAggUnmaskResponse{5000, unmask}).body.selfMaskShares.at(0).values[4], 5u);
+}
+
+TEST(Messages, MaskedInputViewReadsTheRingElementsInPlace) {
+  SecAggMaskedInput input{4001, {{1u, 0xffffffffu, 7u}}};
+  const std::string frame = encodeFrame(input, 4, 2);
+  auto header = decodeFrameHeader(frame, {});
+  auto payload = std::string_view(frame).substr(kFrameHeaderSize);
+  auto view = decodeMaskedInputView(header, payload);
+  EXPECT_EQ(view.session, 4001u);
+  ASSERT_EQ(view.size(), 3u);
+  std::vector<secagg::Ring> values(3);
+  std::memcpy(values.data(), view.values.data(), view.values.size());
+  EXPECT_EQ(values, input.body.masked);
+  std::string lying(payload);
+  lying[8] = 4;  // the vector's length prefix
+  EXPECT_THROW(decodeMaskedInputView(header, lying), DecodeError);
+  EXPECT_THROW(decodeMaskedInputView(header, payload.substr(0, payload.size() - 1)), DecodeError);
+  const std::string update = encodeFrame(Update{1, 0, {1.0f}}, 4, 2);
+  EXPECT_THROW(decodeMaskedInputView(decodeFrameHeader(update, {}), std::string_view(update).substr(kFrameHeaderSize)),
+               DecodeError);
+}
+
+// The largest message of each kind that grows with the neighbourhood m, as validate() in
+// protocols/secagg/messages.cc still admits it, fits secAggNeighbourhoodBound(m).
+TEST(Frame, SecAggLimitsBoundTheLargestNeighbourhoodMessages) {
+  for (std::uint32_t m : {2u, 3u, 9u, 51u, 400u}) {
+    const std::size_t others = m - 1;
+    secagg::EncryptedShare share;
+    SecAggShareKeysResponse shares{1, {std::vector<secagg::EncryptedShare>(others, share)}};
+    SecAggMaskedInputRequest inbox{1, {std::vector<secagg::EncryptedShare>(others, share)}};
+    SecAggUnmaskRequest unmaskRequest{1, {std::vector<std::uint32_t>(m), std::vector<std::uint32_t>(others)}};
+    secagg::UnmaskResponse reveal;
+    reveal.selfMaskShares.resize(m);
+    reveal.maskKeyShares.resize(others);
+    reveal.unreadableShareSenders.resize(others);
+    SecAggUnmaskResponse unmaskResponse{1, reveal};
+    const std::uint64_t bound = secAggNeighbourhoodBound(m);
+    EXPECT_LE(encodedSize(shares), bound) << m;
+    EXPECT_LE(encodedSize(inbox), bound) << m;
+    EXPECT_LE(encodedSize(unmaskRequest), bound) << m;
+    EXPECT_LE(encodedSize(unmaskResponse), bound) << m;
+    EXPECT_GT(encodedSize(shares) + 150, bound) << "the bound is tight for the share lists";
+  }
+  FrameLimits limits;
+  EXPECT_EQ(limits.limitFor(MessageType::kSecAggShareKeysResponse), secAggNeighbourhoodBound(kMaxSecAggNeighbourhood));
+  EXPECT_EQ(limits.limitFor(MessageType::kSecAggUnmaskResponse), limits.maxSecAgg);
+  EXPECT_EQ(limits.limitFor(MessageType::kSecAggAdvertise), limits.maxControl);
+  EXPECT_EQ(limits.limitFor(MessageType::kSecAggMaskedInput), limits.maxParameters);
+  EXPECT_EQ(limits.limitFor(MessageType::kSecAggShareKeysRequest), limits.maxParameters);
+  EXPECT_EQ(std::string(messageTypeName(MessageType::kSecAggUnmaskResponse)), "secagg-unmask-response");
+  EXPECT_GT(encodedSize(SecAggAdvertise{}), 0u);
+  EXPECT_LT(encodedSize(SecAggAdvertise{}), limits.maxControl);
 }
 
 }  // namespace

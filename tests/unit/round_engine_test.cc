@@ -1,10 +1,13 @@
 // The round engine and participant sessions end to end over the in-process transport, with
-// fake local training: each participant pulls the parameters halfway toward its own target.
+// fake local training: each participant's update moves the parameters to its own target.
 #include "coordinator/round_engine.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
+#include <cstring>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -29,15 +32,18 @@ class FakeTrainer : public participant::LocalTrainer {
   }
   std::vector<float> batchNormStatistics() override { return statistics; }
   protocols::Update train(const protocols::RoundStart& start) override {
+    ++trainings;
     receivedStatistics = start.batchNormStatistics;
     protocols::Update u;
     u.trainSamples = samples_;
-    u.trainLoss = 0.5;
+    u.trainLoss = loss;
     for (std::size_t i = 0; i < start.parameters.size(); ++i) u.delta.push_back(target_[i] - start.parameters[i]);
     return u;
   }
   protocols::EvalResult evaluate(const std::vector<float>&) override { return {samples_, 0.8, 0.2}; }
   std::atomic<int> downloads{0};
+  std::atomic<int> trainings{0};
+  std::atomic<double> loss{0.5};
   std::vector<float> statistics;
   std::vector<float> receivedStatistics;
 
@@ -52,15 +58,57 @@ coordinator::Backbone testBackbone() {
   return {protocols::checkpointDigestHex(bytes, "test"), bytes};
 }
 
+// An Ed25519 public key for hand-made hellos.
+std::string anyIdentityKey() {
+  const auto key = crypto::generateEd25519KeyPair().publicKey;
+  return std::string(key.begin(), key.end());
+}
+
+// A participant process that dies once its session sends a frame of type `trigger` (that
+// frame delivered or not): from then on nothing it sends arrives and nothing reaches it.
+class VanishingLink : public transport::Link {
+ public:
+  VanishingLink(std::unique_ptr<transport::Link> inner, protocols::MessageType trigger, bool deliverTrigger)
+      : inner_(std::move(inner)), trigger_(trigger), deliverTrigger_(deliverTrigger) {}
+  const std::string& name() const override { return inner_->name(); }
+  bool send(std::string_view frame, transport::Millis timeout) override {
+    if (gone_) return true;
+    if (protocols::decodeFrameHeader(frame, {}).type == trigger_) {
+      gone_ = true;
+      if (!deliverTrigger_) return true;
+    }
+    return inner_->send(frame, timeout);
+  }
+  std::optional<transport::Frame> receive(transport::Millis timeout) override {
+    if (!gone_) return inner_->receive(timeout);
+    std::this_thread::sleep_for(timeout);
+    return std::nullopt;
+  }
+
+ private:
+  std::unique_ptr<transport::Link> inner_;
+  protocols::MessageType trigger_;
+  bool deliverTrigger_;
+  std::atomic<bool> gone_{false};
+};
+
+struct Vanish {
+  protocols::MessageType trigger;
+  bool deliverTrigger;
+};
+
 struct RunningParticipant {
   RunningParticipant(transport::InprocHub& hub, const std::string& name, std::vector<float> target, std::uint64_t n,
-                     std::optional<crypto::Ed25519PublicKey> pin = std::nullopt)
+                     std::optional<crypto::Ed25519PublicKey> pin = std::nullopt, std::optional<Vanish> vanish = {},
+                     std::shared_ptr<const crypto::SecretBytes> identity = nullptr)
       : trainer(std::move(target), n), link(hub.connect(name)) {
-    thread = std::thread([this, pin] {
+    if (vanish) link = std::make_unique<VanishingLink>(std::move(link), vanish->trigger, vanish->deliverTrigger);
+    thread = std::thread([this, pin, identity] {
       participant::SessionOptions options;
       options.helloInterval = 200ms;
       options.sendTimeout = 1000ms;
       options.coordinatorKey = pin;
+      options.identityKey = identity;
       participant::ParticipantSession session(*link, trainer, options);
       report = session.run([this] { return stop.load(); });
     });
@@ -124,7 +172,8 @@ TEST(RoundEngine, SilentParticipantCostsOneStageDeadline) {
   // A participant that says hello and then never answers; its hello is queued first, so it
   // is ready when the round selects.
   auto silent = hub.connect("silent");
-  silent->send(protocols::encodeFrame(protocols::Hello{"silent", testBackbone().digest, 10}, 0, 0), 1000ms);
+  silent->send(protocols::encodeFrame(protocols::Hello{"silent", testBackbone().digest, 10, anyIdentityKey()}, 0, 0),
+               1000ms);
   RunningParticipant a(hub, "a", {1.0f}, 10), b(hub, "b", {3.0f}, 10);
   auto start = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(100ms);
@@ -156,7 +205,7 @@ TEST(RoundEngine, GarbageFramesAreDroppedAndTheRoundCompletes) {
   auto rogue = hub.connect("rogue");
   rogue->send("not a frame at all", 1000ms);
   rogue->send(protocols::encodeFrame(protocols::Update{1, 0, {1e9f}}, 1, 0), 1000ms);  // unsolicited
-  rogue->send(protocols::encodeFrame(protocols::Hello{"someone-else", "", 1}, 0, 0), 1000ms);  // name mismatch
+  rogue->send(protocols::encodeFrame(protocols::Hello{"someone-else", "", 1, anyIdentityKey()}, 0, 0), 1000ms);  // name mismatch
   RunningParticipant a(hub, "a", {1.0f}, 10), b(hub, "b", {3.0f}, 10);
   engine.run();
   EXPECT_FLOAT_EQ(engine.parameters()[0], 2.0f);
@@ -219,7 +268,7 @@ TEST(ParticipantSession, RefusesRoundParametersWhoseSignatureDoesNotMatch) {
   hub.send("p", transport::share(protocols::encodeFrame(welcome, 0, 0)), 1000ms);
   hub.send("p", transport::share(protocols::encodeFrame(protocols::BackboneData{backbone.digest, backbone.bytes}, 0, 0)), 1000ms);
   // Signed for other parameters, for another round, or not at all: each refused.
-  protocols::RoundStart start{{}, {5.0f}, {}, sign(protocols::roundStartStatement(1, {}, {0.0f}, {}))};
+  protocols::RoundStart start{{}, {5.0f}, {}, sign(protocols::roundStartStatement(1, {}, {0.0f}, {}, {})), {}};
   hub.send("p", transport::share(protocols::encodeFrame(start, 1, 0)), 1000ms);
   start.parameters = {0.0f};
   hub.send("p", transport::share(protocols::encodeFrame(start, 2, 0)), 1000ms);
@@ -228,7 +277,7 @@ TEST(ParticipantSession, RefusesRoundParametersWhoseSignatureDoesNotMatch) {
   while (auto reply = hub.receive(500ms))
     EXPECT_NE(protocols::decodeFrameHeader(reply->frame.bytes(), {}).type, protocols::MessageType::kUploadReady);
   // The genuine one is accepted.
-  start.signature = sign(protocols::roundStartStatement(1, {}, {0.0f}, {}));
+  start.signature = sign(protocols::roundStartStatement(1, {}, {0.0f}, {}, {}));
   hub.send("p", transport::share(protocols::encodeFrame(start, 1, 0)), 1000ms);
   bool announced = false;
   while (auto reply = hub.receive(500ms))
@@ -290,7 +339,8 @@ TEST(RoundEngine, UploadsAreGrantedWithinTheWindow) {
   std::vector<std::unique_ptr<transport::Link>> links;
   for (const char* name : {"a", "b", "c"}) {
     links.push_back(hub.connect(name));
-    links.back()->send(protocols::encodeFrame(protocols::Hello{name, testBackbone().digest, 10}, 0, 0), 1000ms);
+    links.back()->send(protocols::encodeFrame(protocols::Hello{name, testBackbone().digest, 10, anyIdentityKey()}, 0, 0),
+                       1000ms);
   }
   std::thread run([&] { engine.run(); });
   for (auto& link : links) {
@@ -334,7 +384,7 @@ TEST(ParticipantSession, RefusesABackboneThatDoesNotMatchItsDigest) {
   int hellos = 0;
   const auto end = std::chrono::steady_clock::now() + 1500ms;
   while (std::chrono::steady_clock::now() < end) {
-    hub.send("p", transport::share(protocols::encodeFrame(protocols::RoundStart{{}, {0.0f}, {}, {}}, 1, 0)), 1000ms);
+    hub.send("p", transport::share(protocols::encodeFrame(protocols::RoundStart{{}, {0.0f}, {}, {}, {}}, 1, 0)), 1000ms);
     while (auto reply = hub.receive(20ms)) {
       EXPECT_EQ(protocols::decodeFrameHeader(reply->frame.bytes(), {}).type, protocols::MessageType::kHello);
       ++hellos;
@@ -343,6 +393,293 @@ TEST(ParticipantSession, RefusesABackboneThatDoesNotMatchItsDigest) {
   EXPECT_GE(hellos, 1);
   EXPECT_LE(hellos, 7);
   EXPECT_EQ(trainer.downloads, 0);
+  stop = true;
+  t.join();
+}
+
+// ---- Secure aggregation ----
+
+// Five participants whose targets keep every update inside the tests' clip (±1).
+struct SecureSite {
+  const char* name;
+  std::vector<float> target;
+  std::uint64_t samples;
+};
+const std::vector<SecureSite> kSecureSites = {
+    {"a", {0.10f, -0.40f}, 10}, {"b", {-0.20f, 0.30f}, 20}, {"c", {0.45f, 0.05f}, 30},
+    {"d", {-0.35f, -0.10f}, 40}, {"e", {0.25f, 0.20f}, 100}};
+
+// The sample-weighted mean of the targets of `sites` (indices into kSecureSites).
+std::vector<float> weightedMean(const std::vector<std::size_t>& sites) {
+  std::vector<double> sum(2, 0.0);
+  double weight = 0;
+  for (std::size_t i : sites) {
+    for (std::size_t j = 0; j < 2; ++j) sum[j] += kSecureSites[i].samples * kSecureSites[i].target[j];
+    weight += kSecureSites[i].samples;
+  }
+  return {static_cast<float>(sum[0] / weight), static_cast<float>(sum[1] / weight)};
+}
+
+coordinator::EngineOptions secureOptions() {
+  auto o = fastOptions();
+  o.rounds = 1;
+  o.secure.enabled = true;
+  o.secure.clip = 1.0;  // the targets stay within ±0.5, so every update within ±1
+  o.stageTimeout = 1500ms;
+  o.secureStageTimeout = 800ms;
+  o.uploadTimeout = 800ms;
+  o.joinTimeout = 3000ms;
+  return o;
+}
+
+// Starts the five sites on `hub`; `vanish` (by index) makes one of them die at a stage.
+std::vector<std::unique_ptr<RunningParticipant>> startSecureSites(transport::InprocHub& hub,
+                                                                  std::map<std::size_t, Vanish> vanish = {}) {
+  std::vector<std::unique_ptr<RunningParticipant>> sites;
+  for (std::size_t i = 0; i < kSecureSites.size(); ++i) {
+    std::optional<Vanish> v;
+    if (vanish.count(i)) v = vanish.at(i);
+    sites.push_back(std::make_unique<RunningParticipant>(hub, kSecureSites[i].name, kSecureSites[i].target,
+                                                         kSecureSites[i].samples, std::nullopt, v));
+  }
+  std::this_thread::sleep_for(200ms);  // every hello is waiting when the first round selects
+  return sites;
+}
+
+// Within the fixed-point error: each of n = 5 encodings is off by at most one quantum
+// 2c / (2^16 - 1) = 3.05e-5 (c = 1), scaled by W / Σw = 100 / 200 in the mean: 7.6e-5.
+constexpr float kQuantisationTolerance = 8e-5f;
+
+std::vector<float> runFedAvg(bool secure, std::vector<coordinator::RoundMetrics>& rounds) {
+  transport::InprocHub hub;
+  auto options = secureOptions();
+  options.rounds = 2;
+  options.secure.enabled = secure;
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f, 0.0f});
+  engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) { rounds.push_back(m); });
+  auto sites = startSecureSites(hub);
+  engine.run();
+  for (auto& site : sites) {
+    site->join();  // the engine's goodbye ends every session
+    EXPECT_EQ(site->report.roundsTrained, 2);
+    EXPECT_EQ(site->report.endReason, "training finished");
+  }
+  return engine.parameters();
+}
+
+TEST(SecureRounds, FedAvgEqualsThePlaintextWeightedMeanWithinQuantisation) {
+  std::vector<coordinator::RoundMetrics> plainRounds, secureRounds;
+  const auto plain = runFedAvg(false, plainRounds);
+  const auto secure = runFedAvg(true, secureRounds);
+  const auto expected = weightedMean({0, 1, 2, 3, 4});
+  for (std::size_t j = 0; j < 2; ++j) {
+    EXPECT_NEAR(plain[j], expected[j], 1e-6);
+    EXPECT_NEAR(secure[j], plain[j], kQuantisationTolerance);
+  }
+  ASSERT_EQ(secureRounds.size(), 2u);
+  for (const auto& m : secureRounds) {
+    EXPECT_TRUE(m.secure);
+    EXPECT_EQ(m.selected, 5u);
+    EXPECT_EQ(m.received, 5u);
+    EXPECT_EQ(m.retries, 0u);
+    EXPECT_NEAR(m.trainLoss, 0.5, 1e-3) << "the loss rides through the sum";
+    EXPECT_DOUBLE_EQ(m.federatedAccuracy, 0.8);
+    EXPECT_GT(m.bytesUp, 0u);
+  }
+  EXPECT_FALSE(plainRounds.at(0).secure);
+}
+
+struct VanishCase {
+  const char* name;
+  Vanish vanish;
+  bool inSum;  // its masked input is in the sum (it vanished only at Unmask)
+};
+
+class SecureDropout : public ::testing::TestWithParam<VanishCase> {};
+
+TEST_P(SecureDropout, OneParticipantVanishingStillCompletesTheRound) {
+  transport::InprocHub hub;
+  coordinator::RoundEngine engine(hub, secureOptions(), testBackbone(), {0.0f, 0.0f});
+  coordinator::RoundMetrics seen;
+  engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) { seen = m; });
+  constexpr std::size_t kVictim = 2;  // "c"
+  auto sites = startSecureSites(hub, {{kVictim, GetParam().vanish}});
+  const auto start = std::chrono::steady_clock::now();
+  engine.run();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 8s) << "each wait ends at its deadline";
+  const auto expected = GetParam().inSum ? weightedMean({0, 1, 2, 3, 4}) : weightedMean({0, 1, 3, 4});
+  EXPECT_NEAR(engine.parameters()[0], expected[0], kQuantisationTolerance);
+  EXPECT_NEAR(engine.parameters()[1], expected[1], kQuantisationTolerance);
+  EXPECT_TRUE(seen.secure);
+  EXPECT_EQ(seen.selected, 5u);
+  EXPECT_EQ(seen.received, GetParam().inSum ? 5u : 4u);
+  EXPECT_EQ(seen.retries, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EachStage, SecureDropout,
+    ::testing::Values(VanishCase{"BeforeAdvertising", {protocols::MessageType::kSecAggAdvertise, false}, false},
+                      VanishCase{"BeforeSharingKeys", {protocols::MessageType::kSecAggAdvertise, true}, false},
+                      VanishCase{"BeforeMaskedInput", {protocols::MessageType::kSecAggShareKeysResponse, true}, false},
+                      VanishCase{"BeforeUnmasking", {protocols::MessageType::kSecAggMaskedInput, true}, true}),
+    [](const ::testing::TestParamInfo<VanishCase>& info) { return info.param.name; });
+
+TEST(SecureRounds, LossesPastTheFineScaleAreStillReported) {
+  transport::InprocHub hub;
+  coordinator::RoundEngine engine(hub, secureOptions(), testBackbone(), {0.0f, 0.0f});
+  coordinator::RoundMetrics seen;
+  engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) { seen = m; });
+  RunningParticipant a(hub, "a", {0.1f, 0.1f}, 10), b(hub, "b", {0.2f, 0.2f}, 30);
+  a.trainer.loss = 84.0;  // far past the fine scale (16)
+  b.trainer.loss = 2.0;
+  engine.run();
+  // (10 · 84 + 30 · 2) / 40, read from the coarse coordinate: within 2 quanta of 4096 · 2 / (2^16 - 1),
+  // times W / Σw = 30 / 40.
+  EXPECT_NEAR(seen.trainLoss, 22.5, 0.2);
+}
+
+TEST(SecureRounds, TooManyVanishingAbortsAndTheRetryUsesTheRest) {
+  transport::InprocHub hub;
+  coordinator::RoundEngine engine(hub, secureOptions(), testBackbone(), {0.0f, 0.0f});
+  coordinator::RoundMetrics seen;
+  engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) { seen = m; });
+  // Three of five advertise and vanish: two share keys, fewer than t = 3. The attempt aborts;
+  // the retry selects the two that are left (t = 2 of 2) and completes with their mean.
+  const Vanish afterAdvertising{protocols::MessageType::kSecAggAdvertise, true};
+  auto sites = startSecureSites(hub, {{0, afterAdvertising}, {2, afterAdvertising}, {4, afterAdvertising}});
+  const auto start = std::chrono::steady_clock::now();
+  engine.run();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 8s);
+  EXPECT_EQ(seen.retries, 1u);
+  EXPECT_EQ(seen.selected, 2u);
+  EXPECT_EQ(seen.received, 2u);
+  const auto expected = weightedMean({1, 3});
+  EXPECT_NEAR(engine.parameters()[0], expected[0], kQuantisationTolerance);
+  EXPECT_NEAR(engine.parameters()[1], expected[1], kQuantisationTolerance);
+}
+
+TEST(SecureRounds, TooFewLeftForTheMinimumFailsCleanly) {
+  transport::InprocHub hub;
+  auto options = secureOptions();
+  options.minParticipants = 3;
+  options.maxRetriesPerRound = 1;
+  options.joinTimeout = 500ms;
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f, 0.0f});
+  const Vanish afterSharing{protocols::MessageType::kSecAggShareKeysResponse, true};
+  auto sites = startSecureSites(hub, {{0, afterSharing}, {2, afterSharing}, {4, afterSharing}});
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(engine.run(), Error);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 8s) << "an error after the retries, never a hang";
+  EXPECT_FLOAT_EQ(engine.parameters()[0], 0.0f) << "no sum of fewer than the minimum was unmasked";
+}
+
+TEST(SecureRounds, AnEncodingThatCouldWrapIsRefusedAtConstruction) {
+  transport::InprocHub hub;
+  auto options = secureOptions();
+  options.secure.bits = 24;
+  options.secure.maxParticipants = 300;  // 300 · (2^24 - 1) >= 2^32
+  try {
+    coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f});
+    ADD_FAILURE() << "a wrapping encoding was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("300"), std::string::npos) << e.what();
+  }
+  options.secure.bits = 16;
+  options.secure.maxParticipants = 65538;  // 65538 · (2^16 - 1) >= 2^32
+  EXPECT_THROW(coordinator::RoundEngine(hub, options, testBackbone(), {0.0f}), ConfigError);
+  options.secure.maxParticipants = 65537;  // (2^16 + 1)(2^16 - 1) = 2^32 - 1: just fits
+  EXPECT_NO_THROW(coordinator::RoundEngine(hub, options, testBackbone(), {0.0f}));
+}
+
+TEST(SecureRounds, MisconfigurationsAreRefusedWithTheFix) {
+  transport::InprocHub hub;
+  auto expectRefused = [&](coordinator::EngineOptions options, const char* why) {
+    try {
+      coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f});
+      ADD_FAILURE() << "accepted: " << why;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  auto robust = secureOptions();
+  robust.aggregation = coordinator::AggregationOptions::parse("median");
+  expectRefused(robust, "robust aggregation needs plaintext updates; use --aggregation mean or --no-secure-aggregation");
+  auto alone = secureOptions();
+  alone.minParticipants = 1;
+  expectRefused(alone, "at least 2 participants");
+  auto odd = secureOptions();
+  odd.secure.neighbours = 5;
+  expectRefused(odd, "must be even");
+  robust.secure.enabled = false;
+  EXPECT_NO_THROW(coordinator::RoundEngine(hub, robust, testBackbone(), {0.0f}));
+}
+
+TEST(SecureRounds, HellosMustCarryTheAllowListedIdentityKey) {
+  transport::InprocHub hub;
+  auto options = secureOptions();
+  auto keyA = crypto::generateEd25519KeyPair(), keyB = crypto::generateEd25519KeyPair();
+  options.identityKeys = {{"a", keyA.publicKey}, {"b", keyB.publicKey}, {"c", crypto::generateEd25519KeyPair().publicKey}};
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f, 0.0f});
+  auto secretOf = [](const crypto::Ed25519KeyPair& pair) {
+    return std::make_shared<const crypto::SecretBytes>(Span<const std::uint8_t>(pair.privateKey.data(), pair.privateKey.size()));
+  };
+  RunningParticipant a(hub, "a", {0.2f, 0.2f}, 10, std::nullopt, std::nullopt, secretOf(keyA));
+  RunningParticipant b(hub, "b", {0.4f, 0.4f}, 10, std::nullopt, std::nullopt, secretOf(keyB));
+  RunningParticipant c(hub, "c", {1.0f, 1.0f}, 10);  // an ephemeral key, not the listed one
+  RunningParticipant x(hub, "x", {1.0f, 1.0f}, 10);  // not listed at all
+  engine.run();
+  EXPECT_EQ(engine.readyParticipants(), 2u);
+  EXPECT_NEAR(engine.parameters()[0], 0.3f, kQuantisationTolerance) << "only a and b took part";
+  c.stop = true;
+  x.stop = true;
+  c.join();
+  x.join();
+  EXPECT_EQ(c.report.roundsTrained, 0);
+  EXPECT_EQ(x.report.roundsTrained, 0);
+}
+
+TEST(SecureRounds, ParticipantRefusesARosterThatCarriesAnotherKeyForIt) {
+  transport::InprocHub hub;
+  FakeTrainer trainer({0.5f}, 5);
+  auto link = hub.connect("p");
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    participant::SessionOptions options;
+    options.helloInterval = 5000ms;
+    options.sendTimeout = 1000ms;
+    participant::ParticipantSession s(*link, trainer, options);
+    s.run([&] { return stop.load(); });
+  });
+  auto hello = hub.receive(2000ms);
+  ASSERT_TRUE(hello.has_value());
+  auto backbone = testBackbone();
+  hub.send("p", transport::share(protocols::encodeFrame(protocols::Welcome{1, backbone.digest, true, {}}, 0, 0)), 1000ms);
+  hub.send("p", transport::share(protocols::encodeFrame(protocols::BackboneData{backbone.digest, backbone.bytes}, 0, 0)),
+           1000ms);
+  protocols::RoundStart start{{}, {0.0f}, {}, {}, {}};
+  start.secure.session = 1000;
+  start.secure.roster = {{1, crypto::generateEd25519KeyPair().publicKey}, {2, crypto::generateEd25519KeyPair().publicKey}};
+  start.secure.threshold = 2;
+  start.secure.dimension = 1 + protocols::kSecAggLossCoordinates;
+  start.secure.clip = 1;
+  start.secure.bits = 16;
+  start.secure.weightScale = 5;
+  hub.send("p", transport::share(protocols::encodeFrame(start, 1, 0)), 1000ms);
+  while (auto reply = hub.receive(500ms))
+    EXPECT_NE(protocols::decodeFrameHeader(reply->frame.bytes(), {}).type, protocols::MessageType::kSecAggAdvertise);
+  EXPECT_EQ(trainer.trainings, 0) << "refused before training";
+  // With the key from its hello it trains and advertises.
+  const auto bytes = hello->frame.bytes();
+  const auto h = protocols::decodePayload<protocols::Hello>(protocols::decodeFrameHeader(bytes, {}),
+                                                            bytes.substr(protocols::kFrameHeaderSize));
+  std::memcpy(start.secure.roster[0].identityKey.data(), h.identityKey.data(), crypto::kEd25519KeySize);
+  hub.send("p", transport::share(protocols::encodeFrame(start, 1, 0)), 1000ms);
+  bool advertised = false;
+  while (auto reply = hub.receive(500ms))
+    advertised = advertised ||
+                 protocols::decodeFrameHeader(reply->frame.bytes(), {}).type == protocols::MessageType::kSecAggAdvertise;
+  EXPECT_TRUE(advertised);
+  EXPECT_EQ(trainer.trainings, 1);
   stop = true;
   t.join();
 }
