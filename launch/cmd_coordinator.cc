@@ -44,7 +44,7 @@ Command addCoordinatorCommand(CLI::App& app) {
     std::string bind = "tcp://*:5555", backbone, scenario, test, strategy = "linear-probe", server = "fedavg",
                 aggregation = "mean", lrSchedule = "cosine", outDir = "runs/coordinator", summary, identity, allow;
     std::int64_t numClasses = 0, rounds = 5, minParticipants = 2, steps = 100, batchSize = 64;
-    double fraction = 1.0, lr = 0.05, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120, proximalMu = 0,
+    double fraction = 1.0, lr = 0.1, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120, proximalMu = 0,
            uploadWindowMb = 64, maxMessageMb = 2048;
     std::uint64_t seed = 0;
     bool resume = false, insecure = false, fedbn = false, noSecureAggregation = false;
@@ -68,7 +68,7 @@ Command addCoordinatorCommand(CLI::App& app) {
   app.add_option("--strategy", a->strategy, "participants' fine-tuning: linear-probe, partial:K, full")->capture_default_str();
   app.add_option("--steps", a->steps, "local optimiser steps per round")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--batch-size", a->batchSize, "local batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--lr", a->lr, "local learning rate (head)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--lr", a->lr, "local learning rate (head); higher than fine-tuning's 0.05 because it restarts every round and decays over the rounds")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--proximal-mu", a->proximalMu, "FedProx: weight of the local pull toward the global parameters (0: off)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
