@@ -20,6 +20,25 @@ void checkName(const std::string& name, const char* what) {
     FEDTL_ENFORCE(c > 0x20 && c < 0x7f, DecodeError, what, " may hold printable ASCII without spaces only");
 }
 
+// Decodes in place a frame payload whose last field is a vector of Element: checks the type
+// and length against the header, reads the fields before the vector with `readHead`, and
+// returns the vector's bytes, which must be exactly its announced length.
+template <class Element, class ReadHead>
+std::string_view packedTail(const FrameHeader& header, MessageType type, std::string_view payload,
+                            const ReadHead& readHead) {
+  FEDTL_ENFORCE(header.type == type, DecodeError, "expected ", messageTypeName(type), ", got ",
+                messageTypeName(header.type));
+  FEDTL_ENFORCE(payload.size() == header.payloadSize, DecodeError, "payload is ", payload.size(),
+                " bytes but the header says ", header.payloadSize);
+  WireInputArchive ar(payload);
+  readHead(ar);
+  std::uint64_t count = 0;
+  ar(count);
+  FEDTL_ENFORCE(count <= ar.remaining() / sizeof(Element) && ar.remaining() == count * sizeof(Element), DecodeError,
+                messageTypeName(type), " announces ", count, " values but carries ", ar.remaining(), " bytes");
+  return payload.substr(payload.size() - ar.remaining());
+}
+
 }  // namespace
 
 void validate(const Hello& m, std::string_view connection) {
@@ -66,21 +85,13 @@ void validate(const Update& m) {
 }
 
 UpdateView decodeUpdateView(const FrameHeader& header, std::string_view payload) {
-  FEDTL_ENFORCE(header.type == MessageType::kUpdate, DecodeError, "expected an update message, got ",
-                messageTypeName(header.type));
-  FEDTL_ENFORCE(payload.size() == header.payloadSize, DecodeError, "payload is ", payload.size(),
-                " bytes but the header says ", header.payloadSize);
-  // The same layout Update::serialize writes: samples, loss, then the delta's length and values.
+  // The layout Update::serialize writes: samples, loss, then the delta's length and values.
   UpdateView view;
-  std::uint64_t count = 0;
-  WireInputArchive ar(payload);
-  ar(view.trainSamples, view.trainLoss, count);
-  FEDTL_ENFORCE(count <= ar.remaining() / sizeof(float) && ar.remaining() == count * sizeof(float), DecodeError,
-                "update announces ", count, " values but carries ", ar.remaining(), " bytes");
-  view.delta = payload.substr(payload.size() - ar.remaining());
+  view.delta = packedTail<float>(header, MessageType::kUpdate, payload,
+                                 [&](WireInputArchive& ar) { ar(view.trainSamples, view.trainLoss); });
   FEDTL_ENFORCE(view.trainSamples > 0, DecodeError, "update from zero training samples");
   FEDTL_ENFORCE(std::isfinite(view.trainLoss), DecodeError, "update has a non-finite loss");
-  for (std::size_t i = 0; i < count; ++i) {
+  for (std::size_t i = 0; i < view.size(); ++i) {
     float v;
     std::memcpy(&v, view.delta.data() + i * sizeof(float), sizeof v);
     FEDTL_ENFORCE(std::isfinite(v), DecodeError, "update holds a non-finite value at index ", i);
@@ -89,18 +100,10 @@ UpdateView decodeUpdateView(const FrameHeader& header, std::string_view payload)
 }
 
 MaskedInputView decodeMaskedInputView(const FrameHeader& header, std::string_view payload) {
-  FEDTL_ENFORCE(header.type == MessageType::kSecAggMaskedInput, DecodeError, "expected a masked input, got ",
-                messageTypeName(header.type));
-  FEDTL_ENFORCE(payload.size() == header.payloadSize, DecodeError, "payload is ", payload.size(),
-                " bytes but the header says ", header.payloadSize);
   // The layout SecAggMaskedInput::serialize writes: the session, then the vector's length and values.
   MaskedInputView view;
-  std::uint64_t count = 0;
-  WireInputArchive ar(payload);
-  ar(view.session, count);
-  FEDTL_ENFORCE(count <= ar.remaining() / sizeof(secagg::Ring) && ar.remaining() == count * sizeof(secagg::Ring),
-                DecodeError, "masked input announces ", count, " values but carries ", ar.remaining(), " bytes");
-  view.values = payload.substr(payload.size() - ar.remaining());
+  view.values = packedTail<secagg::Ring>(header, MessageType::kSecAggMaskedInput, payload,
+                                         [&](WireInputArchive& ar) { ar(view.session); });
   return view;
 }
 
