@@ -3,49 +3,27 @@
 #include <openssl/err.h>
 
 #include "common/crypto/openssl_handles.h"
+#include "common/crypto/raw_key.h"
 
 namespace fedtl::crypto {
 namespace {
 
-detail::PkeyPtr importPrivateKey(Span<const std::uint8_t> privateKey) {
-  FEDTL_ENFORCE(privateKey.size() == kEd25519KeySize, CryptoError, "an Ed25519 private key is ", kEd25519KeySize,
-                " bytes, got ", privateKey.size());
-  detail::PkeyPtr key(
-      EVP_PKEY_new_raw_private_key_ex(nullptr, "ED25519", nullptr, privateKey.data(), privateKey.size()));
-  detail::checkOpenSsl(key != nullptr, "Ed25519 private key import");
-  return key;
-}
+static_assert(kEd25519KeySize == detail::kRawKeySize);
 
-Ed25519PublicKey rawPublicKey(EVP_PKEY* key) {
-  Ed25519PublicKey out{};
-  std::size_t size = out.size();
-  detail::checkOpenSsl(EVP_PKEY_get_raw_public_key(key, out.data(), &size) == 1 && size == out.size(),
-                       "Ed25519 public key export");
-  return out;
+detail::PkeyPtr importPrivateKey(Span<const std::uint8_t> privateKey) {
+  return detail::importRawPrivateKey("ED25519", "Ed25519", privateKey);
 }
 
 }  // namespace
 
 Ed25519KeyPair generateEd25519KeyPair() {
-  detail::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "ED25519", nullptr));
-  detail::checkOpenSsl(ctx && EVP_PKEY_keygen_init(ctx.get()) == 1, "Ed25519 key generation setup");
-  EVP_PKEY* generated = nullptr;
-  detail::checkOpenSsl(EVP_PKEY_generate(ctx.get(), &generated) == 1, "Ed25519 key generation");
-  detail::PkeyPtr key(generated);
-
-  Ed25519KeyPair pair;
-  pair.publicKey = rawPublicKey(key.get());
-  pair.privateKey = SecretBytes(kEd25519KeySize);
-  std::size_t size = kEd25519KeySize;
-  detail::checkOpenSsl(
-      EVP_PKEY_get_raw_private_key(key.get(), pair.privateKey.data(), &size) == 1 && size == kEd25519KeySize,
-      "Ed25519 private key export");
-  return pair;
+  auto [publicKey, privateKey] = detail::generateRawKeyPair("ED25519", "Ed25519");
+  return {publicKey, std::move(privateKey)};
 }
 
 Ed25519KeyPair ed25519KeyPairFromPrivate(Span<const std::uint8_t> privateKey) {
   detail::PkeyPtr key = importPrivateKey(privateKey);
-  return {rawPublicKey(key.get()), SecretBytes(privateKey)};
+  return {detail::exportRawPublicKey(key.get(), "Ed25519"), SecretBytes(privateKey)};
 }
 
 Ed25519Signature ed25519Sign(Span<const std::uint8_t> privateKey, Span<const std::uint8_t> message) {

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include "common/crypto/openssl_handles.h"
+#include "common/crypto/raw_key.h"
 
 namespace fedtl::crypto {
 namespace {
@@ -27,45 +28,22 @@ constexpr std::uint8_t kSmallOrderPoints[][kX25519KeySize] = {
      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
 };
 
-detail::PkeyPtr importPrivateKey(Span<const std::uint8_t> privateKey) {
-  FEDTL_ENFORCE(privateKey.size() == kX25519KeySize, CryptoError, "an X25519 private key is ", kX25519KeySize,
-                " bytes, got ", privateKey.size());
-  detail::PkeyPtr key(
-      EVP_PKEY_new_raw_private_key_ex(nullptr, "X25519", nullptr, privateKey.data(), privateKey.size()));
-  detail::checkOpenSsl(key != nullptr, "X25519 private key import");
-  return key;
-}
+static_assert(kX25519KeySize == detail::kRawKeySize);
 
-X25519PublicKey rawPublicKey(EVP_PKEY* key) {
-  X25519PublicKey out{};
-  std::size_t size = out.size();
-  detail::checkOpenSsl(EVP_PKEY_get_raw_public_key(key, out.data(), &size) == 1 && size == out.size(),
-                       "X25519 public key export");
-  return out;
+detail::PkeyPtr importPrivateKey(Span<const std::uint8_t> privateKey) {
+  return detail::importRawPrivateKey("X25519", "X25519", privateKey);
 }
 
 }  // namespace
 
 X25519KeyPair generateX25519KeyPair() {
-  detail::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "X25519", nullptr));
-  detail::checkOpenSsl(ctx && EVP_PKEY_keygen_init(ctx.get()) == 1, "X25519 key generation setup");
-  EVP_PKEY* generated = nullptr;
-  detail::checkOpenSsl(EVP_PKEY_generate(ctx.get(), &generated) == 1, "X25519 key generation");
-  detail::PkeyPtr key(generated);
-
-  X25519KeyPair pair;
-  pair.publicKey = rawPublicKey(key.get());
-  pair.privateKey = SecretBytes(kX25519KeySize);
-  std::size_t size = kX25519KeySize;
-  detail::checkOpenSsl(
-      EVP_PKEY_get_raw_private_key(key.get(), pair.privateKey.data(), &size) == 1 && size == kX25519KeySize,
-      "X25519 private key export");
-  return pair;
+  auto [publicKey, privateKey] = detail::generateRawKeyPair("X25519", "X25519");
+  return {publicKey, std::move(privateKey)};
 }
 
 X25519KeyPair x25519KeyPairFromPrivate(Span<const std::uint8_t> privateKey) {
   detail::PkeyPtr key = importPrivateKey(privateKey);
-  return {rawPublicKey(key.get()), SecretBytes(privateKey)};
+  return {detail::exportRawPublicKey(key.get(), "X25519"), SecretBytes(privateKey)};
 }
 
 bool isSmallOrderX25519PublicKey(const X25519PublicKey& publicKey) {
