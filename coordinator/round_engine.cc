@@ -20,6 +20,11 @@ namespace {
 
 using protocols::DecodeError;
 using protocols::MessageType;
+
+// True when no participant of a stage is still awaited (the map's value: still awaited).
+bool allAnswered(const std::map<std::string, bool>& awaiting) {
+  return std::none_of(awaiting.begin(), awaiting.end(), [](const auto& a) { return a.second; });
+}
 using secagg::Ring;
 
 constexpr transport::Millis kSendTimeout{2000};
@@ -405,9 +410,7 @@ bool RoundEngine::runPlaintextRound(RoundMetrics& m, const std::vector<std::stri
   m.selected = awaitingUpdate_.size();
 
   auto trainStart = Clock::now();
-  pump(trainStart + options_.stageTimeout, [&] {
-    return std::none_of(awaitingUpdate_.begin(), awaitingUpdate_.end(), [](auto& a) { return a.second; });
-  });
+  pump(trainStart + options_.stageTimeout, [&] { return allAnswered(awaitingUpdate_); });
   m.trainSeconds = std::chrono::duration<double>(Clock::now() - trainStart).count();
   m.received = options_.aggregation.streaming() ? updates_.count() : robustUpdates_.size();
   for (auto& [name, waiting] : awaitingUpdate_)
@@ -439,9 +442,7 @@ void RoundEngine::evaluateFederated(const std::vector<std::string>& selected, Ro
   const auto frame = transport::share(protocols::encodeFrame(protocols::EvalRequestRef{params_, signature}, round, 0));
   for (const auto& name : selected)
     if (sendTo(name, frame)) awaitingEval_[name] = true;
-  pump(Clock::now() + options_.stageTimeout, [&] {
-    return std::none_of(awaitingEval_.begin(), awaitingEval_.end(), [](auto& a) { return a.second; });
-  });
+  pump(Clock::now() + options_.stageTimeout, [&] { return allAnswered(awaitingEval_); });
   if (evalSamples_ > 0) m.federatedAccuracy = evalAccuracySum_ / evalSamples_;
 }
 
@@ -454,9 +455,7 @@ void RoundEngine::gatherBatchNormStatistics() {
   const auto request = transport::share(protocols::encodeFrame(protocols::StatsRequest{}, 0, 0));
   for (auto& [name, peer] : peers_)
     if (peer.ready && sendTo(name, request)) awaitingStats_[name] = true;
-  pump(Clock::now() + options_.stageTimeout, [&] {
-    return std::none_of(awaitingStats_.begin(), awaitingStats_.end(), [](auto& a) { return a.second; });
-  });
+  pump(Clock::now() + options_.stageTimeout, [&] { return allAnswered(awaitingStats_); });
   awaitingStats_.clear();
   if (statsReplies_ < options_.minParticipants || statsSamples_ <= 0) {
     spdlog::warn("BatchNorm statistics from {} participants, {} needed: each adapts to its own data instead",
