@@ -9,11 +9,14 @@
 // costly case for the server, which must then reconstruct their mask keys and regenerate every
 // pairwise mask they shared with a contributor.
 //
-//   fedtl_bench_secagg [--n 10,100,1000] [--d 100000,1000000] [--dropout 0,0.1]
+//   fedtl_bench_secagg [--n 10,100,1000] [--d 100000,1000000] [--dropout 0,0.1] [--hardened]
 //
 // prints one JSON line per configuration (times in CPU seconds); "verified" says the unmasked
 // sum equalled the plaintext sum. Client figures are over the participants that sent a masked
 // input. The whole default grid takes about two minutes on one core (n = 1000 dominates).
+// --hardened adds the ConsistencyCheck stage (every contributor signs U3; the server verifies
+// each signature and relays a two-hop neighbourhood's signatures in every unmask request, and
+// each client verifies those it is sent), timed as its own stage on both sides.
 #include <time.h>
 
 #include <CLI/CLI.hpp>
@@ -58,8 +61,8 @@ auto timed(double& total, Body body) {
 }
 
 struct StageTimes {
-  double advertise = 0, shareKeys = 0, maskedInput = 0, unmask = 0;
-  double total() const { return advertise + shareKeys + maskedInput + unmask; }
+  double advertise = 0, shareKeys = 0, maskedInput = 0, consistencyCheck = 0, unmask = 0;
+  double total() const { return advertise + shareKeys + maskedInput + consistencyCheck + unmask; }
 };
 
 struct Measurement {
@@ -71,7 +74,7 @@ struct Measurement {
   bool completed = false;
 };
 
-Measurement runRound(std::uint32_t n, std::uint64_t d, double dropout, std::uint64_t round,
+Measurement runRound(std::uint32_t n, std::uint64_t d, double dropout, bool hardened, std::uint64_t round,
                      const std::map<std::uint32_t, crypto::Ed25519KeyPair>& identities) {
   Measurement m;
   SecAggConfig config;
@@ -81,6 +84,7 @@ Measurement runRound(std::uint32_t n, std::uint64_t d, double dropout, std::uint
   m.k = config.neighbours = defaultNeighbourCount(n);
   m.t = config.threshold = defaultThreshold(n, config.neighbours);
   config.dimension = d;
+  config.consistencyCheck = hardened;
   const auto params = std::make_shared<const RoundParameters>(config);
   auto allowList = std::make_shared<IdentityTable>();
   for (std::uint32_t id : config.participants) (*allowList)[id] = identities.at(id).publicKey;
@@ -129,6 +133,17 @@ Measurement runRound(std::uint32_t n, std::uint64_t d, double dropout, std::uint
   m.contributors = static_cast<std::uint32_t>(sum.contributors().size());
   if (timed(m.server.maskedInput, [&] { return std::move(sum).submitTo(server); }) == Stage::kAborted) return m;
 
+  if (server.stage() == Stage::kConsistencyCheck) {
+    for (std::uint32_t id : server.recipients()) {
+      const ConsistencyCheckRequest request =
+          timed(m.server.consistencyCheck, [&] { return server.consistencyCheckRequest(id); });
+      auto response =
+          timed(m.clients[id - 1].consistencyCheck, [&] { return clients[id - 1].consistencyCheck(request); });
+      timed(m.server.consistencyCheck, [&] { server.receiveConsistencyResponse(id, response.value()); });
+    }
+    if (timed(m.server.consistencyCheck, [&] { return server.closeStage(); }) == Stage::kAborted) return m;
+  }
+
   for (std::uint32_t id : server.recipients()) {
     const UnmaskRequest request = timed(m.server.unmask, [&] { return server.unmaskRequest(id); });
     auto response = timed(m.clients[id - 1].unmask, [&] { return clients[id - 1].unmask(request); });
@@ -144,7 +159,7 @@ Measurement runRound(std::uint32_t n, std::uint64_t d, double dropout, std::uint
   return m;
 }
 
-void report(std::uint32_t n, std::uint64_t d, double dropout, const Measurement& m, double wallSeconds) {
+void report(std::uint32_t n, std::uint64_t d, double dropout, bool hardened, const Measurement& m, double wallSeconds) {
   // Client figures over participants that took part in every stage they were asked to.
   double mean = 0, max = 0;
   StageTimes stageMean;
@@ -156,22 +171,24 @@ void report(std::uint32_t n, std::uint64_t d, double dropout, const Measurement&
     stageMean.advertise += c.advertise;
     stageMean.shareKeys += c.shareKeys;
     stageMean.maskedInput += c.maskedInput;
+    stageMean.consistencyCheck += c.consistencyCheck;
     stageMean.unmask += c.unmask;
     ++counted;
   }
   const double scale = counted ? 1.0 / static_cast<double>(counted) : 0;
   std::printf(
-      "{\"n\": %u, \"k\": %u, \"t\": %u, \"d\": %llu, \"dropout\": %.2f, \"dropped\": %u, \"contributors\": %u, "
-      "\"completed\": %s, \"verified\": %s, "
+      "{\"n\": %u, \"k\": %u, \"t\": %u, \"d\": %llu, \"dropout\": %.2f, \"hardened\": %s, \"dropped\": %u, "
+      "\"contributors\": %u, \"completed\": %s, \"verified\": %s, "
       "\"client_cpu_s_mean\": %.5f, \"client_cpu_s_max\": %.5f, \"client_advertise_s\": %.5f, "
-      "\"client_share_keys_s\": %.5f, \"client_masked_input_s\": %.5f, \"client_unmask_s\": %.5f, "
-      "\"server_cpu_s\": %.5f, \"server_advertise_s\": %.5f, \"server_share_keys_s\": %.5f, "
-      "\"server_sum_inputs_s\": %.5f, \"server_unmask_s\": %.5f, \"wall_s\": %.2f}\n",
-      n, m.k, m.t, static_cast<unsigned long long>(d), dropout, m.dropped, m.contributors,
+      "\"client_share_keys_s\": %.5f, \"client_masked_input_s\": %.5f, \"client_consistency_check_s\": %.5f, "
+      "\"client_unmask_s\": %.5f, \"server_cpu_s\": %.5f, \"server_advertise_s\": %.5f, "
+      "\"server_share_keys_s\": %.5f, \"server_sum_inputs_s\": %.5f, \"server_consistency_check_s\": %.5f, "
+      "\"server_unmask_s\": %.5f, \"wall_s\": %.2f}\n",
+      n, m.k, m.t, static_cast<unsigned long long>(d), dropout, hardened ? "true" : "false", m.dropped, m.contributors,
       m.completed ? "true" : "false", m.verified ? "true" : "false", mean * scale, max, stageMean.advertise * scale,
-      stageMean.shareKeys * scale, stageMean.maskedInput * scale, stageMean.unmask * scale,
-      m.server.total() + m.serverSum, m.server.advertise, m.server.shareKeys, m.serverSum,
-      m.server.maskedInput + m.server.unmask, wallSeconds);
+      stageMean.shareKeys * scale, stageMean.maskedInput * scale, stageMean.consistencyCheck * scale,
+      stageMean.unmask * scale, m.server.total() + m.serverSum, m.server.advertise, m.server.shareKeys, m.serverSum,
+      m.server.consistencyCheck, m.server.maskedInput + m.server.unmask, wallSeconds);
   std::fflush(stdout);
 }
 
@@ -181,10 +198,12 @@ int main(int argc, char** argv) {
   std::vector<std::uint32_t> sizes = {10, 100, 1000};
   std::vector<std::uint64_t> dimensions = {100000, 1000000};
   std::vector<double> dropouts = {0.0, 0.1};
+  bool hardened = false;
   CLI::App app{"CPU cost of one SecAgg / SecAgg+ round per participant and for the server"};
   app.add_option("--n", sizes, "participant counts")->delimiter(',');
   app.add_option("--d", dimensions, "vector dimensions")->delimiter(',');
   app.add_option("--dropout", dropouts, "fractions that vanish after ShareKeys")->delimiter(',');
+  app.add_flag("--hardened", hardened, "with the ConsistencyCheck stage (signatures on the contributor set)");
   CLI11_PARSE(app, argc, argv);
 
   std::map<std::uint32_t, crypto::Ed25519KeyPair> identities;
@@ -196,8 +215,9 @@ int main(int argc, char** argv) {
     for (std::uint64_t d : dimensions)
       for (double dropout : dropouts) {
         const auto start = std::chrono::steady_clock::now();
-        const Measurement m = runRound(n, d, dropout, round++, identities);
-        report(n, d, dropout, m, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        const Measurement m = runRound(n, d, dropout, hardened, round++, identities);
+        report(n, d, dropout, hardened, m,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       }
   return 0;
 }

@@ -95,7 +95,8 @@ KeyAdvertisement Client::advertiseKeys() {
   advertisement_.maskingKey = maskingKeys_.publicKey;
   advertisement_.selfMaskCommitment = selfMaskCommitment(params_->round(), self_, selfMaskSeed_);
   signAdvertisement(advertisement_, identityKey_);
-  identityKey_.clear();  // signing the advertisement is its only use in a round
+  // Its only other use is the one signature on U3 in hardened mode.
+  if (!params_->consistencyCheck()) identityKey_.clear();
   stage_ = Stage::kShareKeys;
   return advertisement_;
 }
@@ -150,6 +151,7 @@ Outcome<ShareKeysResponse> Client::shareKeys(const ShareKeysRequest& request) {
         AbortReason::kTooFewNeighbours,
         detail::concat("only ", neighbours_.size(), " neighbours advertised keys; shares need t = ", t, " holders"));
   session_ = sessionId(params_->round(), accepted, request.digests);
+  if (params_->consistencyCheck()) accepted_ = accepted;
 
   // Shares for the accepted neighbours and for this participant itself (x = holder id).
   std::vector<std::uint32_t> holders = expected;
@@ -239,7 +241,7 @@ Outcome<MaskedInput> Client::maskInput(const MaskedInputRequest& request, Span<c
   maskingKeys_.privateKey.clear();
   selfMaskSeed_.clear();
   for (Neighbour& peer : neighbours_) peer.openingKey.clear();
-  stage_ = Stage::kUnmask;
+  stage_ = params_->consistencyCheck() ? Stage::kConsistencyCheck : Stage::kUnmask;
   return input;
 }
 
@@ -249,6 +251,92 @@ Outcome<MaskedInput> Client::maskInput(const MaskedInputRequest& request, Span<c
   crypto::MaskPrg rounding(crypto::randomSecret(crypto::MaskPrg::kSeedSize));
   codec.encode(update, encoded, rounding);
   return maskInput(request, encoded, weight);
+}
+
+Outcome<ConsistencyCheckResponse> Client::consistencyCheck(const ConsistencyCheckRequest& request) {
+  requireStage(Stage::kConsistencyCheck, "consistencyCheck");
+  if (abort_) return *abort_;
+  try {
+    validate(request, *params_);
+  } catch (const protocols::DecodeError& e) {
+    return fail(AbortReason::kMalformedRequest, e.what());
+  }
+  const auto& contributors = request.contributors;
+  if (!contains(contributors, self_))
+    return fail(AbortReason::kInconsistentView,
+                "the contributor set leaves out this participant, although it sent its masked input");
+  for (std::uint32_t id : contributors)
+    if (!contains(accepted_, id))
+      return fail(AbortReason::kInconsistentView,
+                  detail::concat("the contributor set names ", id, ", which was not in the accepted roster"));
+  // A neighbour in U3 masked with this participant, so it must have shared keys with it; and the
+  // neighbourhood must keep t contributors, as Unmask will need.
+  std::uint32_t inNeighbourhood = 1;
+  for (std::uint32_t nb : params_->neighboursOf(self_)) {
+    if (!contains(contributors, nb)) continue;
+    if (!contains(sharedNeighbours_, nb))
+      return fail(AbortReason::kInconsistentView,
+                  detail::concat("the contributor set names neighbour ", nb, ", which never shared keys with it"));
+    ++inNeighbourhood;
+  }
+  const std::uint32_t t = params_->threshold();
+  if (inNeighbourhood < t)
+    return fail(AbortReason::kTooFewNeighbours,
+                detail::concat("only ", inNeighbourhood, " of this neighbourhood are contributors; t = ", t));
+
+  contributors_ = contributors;
+  statement_ = consistencyStatement(session_, params_->round(), contributors_);
+  ConsistencyCheckResponse response;
+  response.signature = crypto::ed25519Sign(identityKey_, statement_);
+  identityKey_.clear();  // one signature per session: this client never vouches for a second U3
+  stage_ = Stage::kUnmask;
+  return response;
+}
+
+std::optional<Abort> Client::checkSignedView(const UnmaskRequest& request) {
+  // The classification must be exactly the one U3 implies: alive, the neighbourhood's
+  // contributors (all shared keys with it, checked when signing); dropped, the neighbours that
+  // shared keys but are not in U3.
+  std::vector<std::uint32_t> alive, dropped;
+  for (std::uint32_t nb : sharedNeighbours_) (contains(contributors_, nb) ? alive : dropped).push_back(nb);
+  alive.insert(std::lower_bound(alive.begin(), alive.end(), self_), self_);
+  if (request.alive != alive)
+    return fail(AbortReason::kInconsistentView, "the alive set is not the contributor set this participant signed");
+  if (request.dropped != dropped)
+    return fail(AbortReason::kInconsistentView,
+                "the dropped set is not what the contributor set this participant signed implies");
+
+  // Every signature relayed must be a contributor's, on the very U3 this client signed.
+  std::vector<std::uint32_t> signers;
+  signers.reserve(request.signatures.size());
+  for (const ContributorSignature& s : request.signatures) {
+    if (!contains(contributors_, s.signer))
+      return fail(AbortReason::kInconsistentView,
+                  detail::concat("the request carries a signature of ", s.signer, ", which is not a contributor"));
+    const auto identity = identities_->find(s.signer);
+    if (identity == identities_->end() || !crypto::ed25519Verify(identity->second, statement_, s.signature))
+      return fail(AbortReason::kInconsistentView,
+                  detail::concat("the signature of ", s.signer,
+                                 " does not verify on the contributor set this participant signed (forged, or for "
+                                 "another set or session)"));
+    signers.push_back(s.signer);  // ascending: validate() checked the order
+  }
+  // t signers in the neighbourhood of each participant classified: a contradicting view of that
+  // participant would need t more of the same k + 1, and an honest member signs only once.
+  const std::uint32_t t = params_->threshold();
+  for (const auto* set : {&alive, &dropped})
+    for (std::uint32_t owner : *set) {
+      std::size_t vouching = signers.size();  // the complete graph: every signer is in the neighbourhood
+      if (!params_->isCompleteGraph()) {
+        vouching = contains(signers, owner) ? 1 : 0;
+        for (std::uint32_t nb : params_->neighboursOf(owner)) vouching += contains(signers, nb) ? 1 : 0;
+      }
+      if (vouching < t)
+        return fail(AbortReason::kTooFewSignatures,
+                    detail::concat("only ", vouching, " of participant ", owner,
+                                   "'s neighbourhood signed the contributor set; t = ", t));
+    }
+  return std::nullopt;
 }
 
 Outcome<UnmaskResponse> Client::unmask(const UnmaskRequest& request) {
@@ -286,6 +374,8 @@ Outcome<UnmaskResponse> Client::unmask(const UnmaskRequest& request) {
   if (alive.size() < t)
     return fail(AbortReason::kTooFewNeighbours,
                 detail::concat("only ", alive.size(), " of this neighbourhood are alive; t = ", t));
+  if (params_->consistencyCheck())
+    if (std::optional<Abort> refused = checkSignedView(request)) return *std::move(refused);
 
   UnmaskResponse response;
   for (std::uint32_t owner : alive)

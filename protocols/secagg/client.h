@@ -22,18 +22,45 @@
 //                 x_i + PRG(b_i) + sum_{j in U2 ∩ N(i)} ±PRG(HKDF(ECDH(s_sk_i, s_pk_j), session))
 //                 (+ when i < j, - when i > j; mod 2^32), where x_i is the quantised update
 //                 followed by the weight. The server only ever sees the sum over contributors U3.
-//  Unmask         the server tells each contributor which of its neighbours contributed (alive)
-//                 and which shared keys but did not (dropped). The client refuses (aborts) when an
-//                 id is in both, when it is itself called dropped, when a set names a neighbour
-//                 that never shared keys with it or leaves one out, or when fewer than t are
-//                 alive; otherwise it reveals its shares of b for the alive and of s_sk for the
-//                 dropped — never both for the same participant. The server reconstructs, checks
-//                 each s_sk against s_pk and each b against its commitment, removes the self masks
-//                 and the masks between dropped and contributing neighbours, and outputs the sum.
+//  ConsistencyCheck  hardened mode only (SecAggConfig::consistencyCheck; the active-security
+//                 variant of Bonawitz et al., per neighbourhood). The server sends each
+//                 contributor U3. i refuses (aborts) when U3 leaves it out, names a participant
+//                 that was not accepted or a neighbour that never shared keys with i, or holds
+//                 fewer than t of i's neighbourhood; otherwise it signs consistencyStatement
+//                 (session id, round, U3; derivation.h) with its long-term Ed25519 identity, wipes
+//                 that key (it signs one U3 per session, whatever it is asked later) and keeps U3.
+//                 The contributors whose signature verifies are U4; only they are asked to unmask.
+//  Unmask         the server tells each contributor (each of U4, hardened) which of its neighbours
+//                 contributed (alive) and which shared keys but did not (dropped). The client
+//                 refuses (aborts) when an id is in both, when it is itself called dropped, when a
+//                 set names a neighbour that never shared keys with it or leaves one out, or when
+//                 fewer than t are alive. In hardened mode it also refuses unless the sets are
+//                 exactly what the U3 it signed implies, and unless the request carries, for every
+//                 participant j it classifies, valid signatures on that same statement from at
+//                 least t members of N(j) ∪ {j} (the server relays those of i's two-hop
+//                 neighbourhood). Otherwise it reveals its shares of b for the alive and of s_sk
+//                 for the dropped — never both for the same participant. The server reconstructs,
+//                 checks each s_sk against s_pk and each b against its commitment, removes the self
+//                 masks and the masks between dropped and contributing neighbours, and outputs the sum.
 //
-// Not covered here: the hardened-mode ConsistencyCheck round (signatures over U3 exchanged
-// between survivors) that stops a malicious server from telling different clients different
-// alive sets; and the 64-bit ring.
+// Why hardened mode, and its bound. Each client reveals one kind of share per participant, but
+// without ConsistencyCheck a malicious server may tell different clients different alive sets:
+// it withholds from j the shares of some neighbours (so j masks with the others only), calls j
+// alive to j's holders and each of j's mask partners dropped to enough of that partner's
+// holders, and gets b_j and every s_sk needed to strip x_j's masks — with no colluding client
+// at all (tests/unit/secagg_test.cc, SecAggAttack). In hardened mode two views of j's fate
+// (j in U3, j not in U3) each need t signatures from the k + 1 members of N(j) ∪ {j} (n for the
+// complete graph), and an honest member signs one U3 per session: a server wanting both needs at
+// least 2t − (k + 1) members of that neighbourhood to sign twice, i.e. to collude with it. With
+// fewer colluders in every neighbourhood, every honest client that reveals a share of j's
+// secrets does so under one and the same U3, with t of j's neighbourhood vouching for it: the
+// server gets b_j (j in U3) or s_sk_j (j not in U3), never both, and cannot split one
+// neighbourhood's views to strip a single input's masks. Since t > (k + 1)/2, at least one
+// colluder is needed; at t = k + 1 even all k neighbours fall short. The tests reach the bound.
+// The guarantee is per neighbourhood: on the SecAgg+ graph two distant neighbourhoods may still
+// be shown different U3s, each consistent in itself, which yields no single input.
+//
+// Not covered here: the 64-bit ring.
 #pragma once
 
 #include <cstdint>
@@ -78,6 +105,8 @@ class Client {
   // fresh secure seed) and masks it.
   Outcome<MaskedInput> maskInput(const MaskedInputRequest& request, Span<const float> update, Ring weight,
                                  const FixedPointCodec<Ring>& codec);
+  // Hardened mode only (the stage after maskInput): signs the contributor set U3.
+  Outcome<ConsistencyCheckResponse> consistencyCheck(const ConsistencyCheckRequest& request);
   Outcome<UnmaskResponse> unmask(const UnmaskRequest& request);
 
  private:
@@ -99,11 +128,13 @@ class Client {
   void wipeSecrets();
   Neighbour* findNeighbour(std::uint32_t id);
   HeldShares* findHeld(std::uint32_t owner);
+  // Hardened mode: the abort when `request` contradicts the U3 this client signed.
+  std::optional<Abort> checkSignedView(const UnmaskRequest& request);
 
   std::shared_ptr<const RoundParameters> params_;
   std::shared_ptr<const IdentityTable> identities_;
   std::uint32_t self_;
-  crypto::SecretBytes identityKey_;
+  crypto::SecretBytes identityKey_;  // kept until ConsistencyCheck in hardened mode
   Stage stage_ = Stage::kAdvertiseKeys;
   std::optional<Abort> abort_;
 
@@ -117,6 +148,10 @@ class Client {
   std::vector<HeldShares, crypto::WipingAllocator<HeldShares>> held_;  // shares held, by owner
   std::vector<std::uint32_t> sharedNeighbours_;                        // U2 ∩ N(i), as seen at MaskedInput
   std::vector<std::uint32_t> unreadable_;
+  // Hardened mode.
+  std::vector<std::uint32_t> accepted_;      // the accepted roster U1, from ShareKeys
+  std::vector<std::uint32_t> contributors_;  // U3 as signed at ConsistencyCheck
+  std::vector<std::uint8_t> statement_;      // the signed bytes: other signatures must be on these
 };
 
 }  // namespace fedtl::secagg

@@ -51,6 +51,12 @@ std::uint32_t defaultNeighbourCount(std::size_t n) {
   return nearestEven + 1 >= n ? 0 : nearestEven;
 }
 
+std::uint32_t twoHopNeighbourhoodSize(std::size_t n, std::uint32_t k) {
+  const std::uint32_t m = neighbourhoodSize(n, k);
+  if (m == n) return m;
+  return static_cast<std::uint32_t>(std::min<std::size_t>(n, 2 * std::size_t{k} + 1));
+}
+
 RoundParameters::RoundParameters(SecAggConfig config) : config_(std::move(config)) {
   const auto& ids = config_.participants;
   const std::size_t n = ids.size();
@@ -126,6 +132,17 @@ bool RoundParameters::areNeighbours(std::uint32_t a, std::uint32_t b) const {
   if (a == b || !isSelected(a) || !isSelected(b)) return false;
   const auto& list = neighbours_[indexOf(a)];
   return std::binary_search(list.begin(), list.end(), b);
+}
+
+std::uint32_t RoundParameters::twoHopNeighbourhoodSize() const {
+  return secagg::twoHopNeighbourhoodSize(size(), config_.neighbours);
+}
+
+bool RoundParameters::withinTwoHops(std::uint32_t a, std::uint32_t b) const {
+  if (!isSelected(a) || !isSelected(b)) return false;
+  if (a == b || complete_ || areNeighbours(a, b)) return true;
+  const auto& list = neighbours_[indexOf(a)];
+  return std::any_of(list.begin(), list.end(), [&](std::uint32_t nb) { return areNeighbours(nb, b); });
 }
 
 }  // namespace fedtl::secagg

@@ -27,6 +27,9 @@ struct SecAggConfig {
   std::uint32_t threshold = 0;              // t
   std::uint32_t neighbours = 0;             // k: 0 or >= n-1 = complete graph, else even and >= 2
   std::uint64_t dimension = 0;              // d; the weight rides as coordinate d (d+1 masked)
+  // Hardened mode: a ConsistencyCheck stage between MaskedInput and Unmask, in which the
+  // contributors sign the contributor set (protocols/secagg/client.h). Off: the classic stages.
+  bool consistencyCheck = false;
 };
 
 // The neighbourhood size (neighbours plus self) for n participants and neighbour count k.
@@ -37,6 +40,10 @@ std::uint32_t defaultThreshold(std::size_t n, std::uint32_t k);
 // DESIGN.md's choice: the complete graph (0) up to 50 participants, beyond it the even number
 // nearest 3·log2(n).
 std::uint32_t defaultNeighbourCount(std::size_t n);
+// How many participants lie within two hops of one (itself included): everyone for the complete
+// graph, else the 2k + 1 nearest on the Harary graph's cycle (at most n). In hardened mode an
+// unmask request carries the contributor-set signatures of at most this many participants.
+std::uint32_t twoHopNeighbourhoodSize(std::size_t n, std::uint32_t k);
 
 // A validated configuration with its neighbour graph. Immutable; share one between all the
 // state machines of a simulation (std::shared_ptr<const RoundParameters>).
@@ -57,6 +64,8 @@ class RoundParameters {
   bool isCompleteGraph() const { return complete_; }
   // Neighbours plus self: every participant has the same number.
   std::uint32_t neighbourhoodSize() const { return neighbourhoodSize_; }
+  std::uint32_t twoHopNeighbourhoodSize() const;
+  bool consistencyCheck() const { return config_.consistencyCheck; }
   const crypto::Sha256Digest& graphSeed() const { return graphSeed_; }
 
   bool isSelected(std::uint32_t id) const;
@@ -65,6 +74,8 @@ class RoundParameters {
   // The neighbours of `id` (never itself), ascending; UsageError when it is not selected.
   const std::vector<std::uint32_t>& neighboursOf(std::uint32_t id) const;
   bool areNeighbours(std::uint32_t a, std::uint32_t b) const;
+  // Whether b is a, a neighbour of a, or a neighbour of one of a's neighbours.
+  bool withinTwoHops(std::uint32_t a, std::uint32_t b) const;
 
  private:
   SecAggConfig config_;

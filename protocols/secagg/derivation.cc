@@ -55,6 +55,15 @@ bool advertisementSignatureValid(const KeyAdvertisement& ad, const crypto::Ed255
   return crypto::ed25519Verify(identity, advertisementSignedBytes(ad), ad.signature);
 }
 
+std::vector<std::uint8_t> consistencyStatement(const crypto::Sha256Digest& session, std::uint64_t round,
+                                               Span<const std::uint32_t> contributors) {
+  crypto::Sha256 hash;
+  const std::vector<std::uint8_t> prefix = Bytes("fedtl/secagg/v1/contributors").u64(contributors.size()).take();
+  hash.update(prefix.data(), prefix.size());
+  hash.update(contributors.data(), contributors.size() * sizeof(std::uint32_t));
+  return Bytes("fedtl/secagg/v1/consistency").raw(session).u64(round).raw(hash.finish()).take();
+}
+
 crypto::Sha256Digest advertisementDigest(const KeyAdvertisement& ad) {
   const std::string encoded = protocols::encode(ad);
   return crypto::sha256(encoded.data(), encoded.size());

@@ -21,6 +21,13 @@ std::vector<std::uint8_t> advertisementSignedBytes(const KeyAdvertisement& ad);
 void signAdvertisement(KeyAdvertisement& ad, Span<const std::uint8_t> identityPrivateKey);
 [[nodiscard]] bool advertisementSignatureValid(const KeyAdvertisement& ad, const crypto::Ed25519PublicKey& identity);
 
+// The statement a contributor signs at ConsistencyCheck (hardened mode): purpose || session id
+// || round || SHA-256(purpose || |U3| || the ids of U3 in ascending order). Binding the session
+// id makes a signature from another session, round or roster worthless; hashing U3 keeps the
+// signed bytes short however many contribute.
+std::vector<std::uint8_t> consistencyStatement(const crypto::Sha256Digest& session, std::uint64_t round,
+                                               Span<const std::uint32_t> contributors);
+
 // SHA-256 over the advertisement's wire encoding (signature included).
 crypto::Sha256Digest advertisementDigest(const KeyAdvertisement& ad);
 

@@ -98,6 +98,12 @@ void validate(const MaskedInput& m, const RoundParameters& params) {
                 " ring elements, expected ", params.maskedLength(), " (d = ", params.dimension(), " plus the weight)");
 }
 
+void validate(const ConsistencyCheckRequest& m, const RoundParameters& params) {
+  requireAtMost(m.contributors.size(), params.size(), "consistency check's contributor set");
+  requireStrictlyAscending(m.contributors, kIdentity, "consistency check's contributor set");
+  for (std::uint32_t id : m.contributors) requireSelected(params, id, "consistency check's contributor set");
+}
+
 void validate(const UnmaskRequest& m, const RoundParameters& params, std::uint32_t recipient) {
   requireAtMost(m.alive.size(), params.neighbourhoodSize(), "unmask request's alive set");
   requireAtMost(m.dropped.size(), params.neighbourhoodSize() - 1, "unmask request's dropped set");
@@ -105,6 +111,15 @@ void validate(const UnmaskRequest& m, const RoundParameters& params, std::uint32
   requireStrictlyAscending(m.dropped, kIdentity, "unmask request's dropped set");
   for (std::uint32_t id : m.alive) requireInNeighbourhood(params, recipient, id, "unmask request's alive set");
   for (std::uint32_t id : m.dropped) requireInNeighbourhood(params, recipient, id, "unmask request's dropped set");
+  FEDTL_ENFORCE(params.consistencyCheck() || m.signatures.empty(), DecodeError,
+                "unmask request carries contributor-set signatures in a round without ConsistencyCheck");
+  requireAtMost(m.signatures.size(), params.twoHopNeighbourhoodSize(), "unmask request's signatures");
+  requireStrictlyAscending(
+      m.signatures, [](const ContributorSignature& s) { return s.signer; }, "unmask request's signatures");
+  for (const ContributorSignature& s : m.signatures)
+    FEDTL_ENFORCE(params.withinTwoHops(recipient, s.signer), DecodeError,
+                  "unmask request's signatures name participant ", s.signer, ", not within two hops of ", recipient,
+                  " in SecAgg round ", params.round());
 }
 
 void validate(const UnmaskResponse& m, const RoundParameters& params, std::uint32_t sender) {

@@ -12,7 +12,11 @@
 //   i -> S  ShareKeysResponse     one AES-GCM sealed pair of Shamir shares per accepted neighbour
 //   S -> i  MaskedInputRequest    the sealed shares addressed to i by neighbours that sent theirs
 //   i -> S  MaskedInput           the masked vector (d + 1 ring elements); S sums these
-//   S -> i  UnmaskRequest         i's neighbours that contributed (alive) and that did not (dropped)
+// hardened mode (SecAggConfig::consistencyCheck) only:
+//   S -> i  ConsistencyCheckRequest   the contributor set U3
+//   i -> S  ConsistencyCheckResponse  i's Ed25519 signature on (session, round, U3)
+//   S -> i  UnmaskRequest         i's neighbours that contributed (alive) and that did not (dropped);
+//                                 in hardened mode also the U3 signatures of i's two-hop neighbourhood
 //   i -> S  UnmaskResponse        shares of b for the alive, shares of s_sk for the dropped
 #pragma once
 
@@ -102,13 +106,45 @@ struct MaskedInput {
   }
 };
 
-struct UnmaskRequest {
-  std::vector<std::uint32_t> alive;    // the recipient's neighbourhood (itself included) that contributed
-  std::vector<std::uint32_t> dropped;  // its neighbours that shared keys but did not contribute
+struct ConsistencyCheckRequest {
+  std::vector<std::uint32_t> contributors;  // U3: every participant whose masked input is in the sum, ascending
 
   template <class A>
   void serialize(A& ar) {
-    ar(alive, dropped);
+    ar(contributors);
+  }
+};
+
+struct ConsistencyCheckResponse {
+  crypto::Ed25519Signature signature{};  // by the long-term identity, over consistencyStatement (derivation.h)
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(signature);
+  }
+};
+
+// One contributor's signature on U3, as the server relays it.
+struct ContributorSignature {
+  std::uint32_t signer = 0;
+  crypto::Ed25519Signature signature{};
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(signer, signature);
+  }
+};
+
+struct UnmaskRequest {
+  std::vector<std::uint32_t> alive;    // the recipient's neighbourhood (itself included) that contributed
+  std::vector<std::uint32_t> dropped;  // its neighbours that shared keys but did not contribute
+  // Hardened mode: the U3 signatures of the signers within two hops of the recipient, ascending
+  // by signer (the neighbourhoods of everyone it classifies); empty otherwise.
+  std::vector<ContributorSignature> signatures{};
+
+  template <class A>
+  void serialize(A& ar) {
+    ar(alive, dropped, signatures);
   }
 };
 
@@ -133,6 +169,21 @@ struct UnmaskResponse {
   }
 };
 
+// The largest wire encodings of the messages whose size depends on the round, as validate()
+// admits them, for the frame limits (protocols/frame.h); the frame adds its 8-byte session. An
+// unmask request for neighbourhoods of m: at most m alive and m - 1 dropped ids, and in hardened
+// mode the signatures of at most 2m - 1 participants (the two-hop neighbourhood, 68 bytes
+// each): 144·m - 48 bytes.
+constexpr std::uint64_t unmaskRequestSizeBound(std::uint64_t neighbourhood) {
+  const std::uint64_t m = neighbourhood < 1 ? 1 : neighbourhood;
+  constexpr std::uint64_t kPrefix = 8, kId = 4, kSigned = kId + crypto::kEd25519SignatureSize;
+  return 3 * kPrefix + kId * m + kId * (m - 1) + kSigned * (2 * m - 1);
+}
+// A consistency-check request for n selected participants: the contributor set (8 + 4·n bytes).
+constexpr std::uint64_t consistencyCheckRequestSizeBound(std::uint64_t selected) { return 8 + 4 * selected; }
+// A consistency-check response: one signature.
+inline constexpr std::uint64_t kConsistencyCheckResponseSize = crypto::kEd25519SignatureSize;
+
 // Semantic checks after decoding; `self` is the receiver (for requests) or the sender (for
 // responses). Throw protocols::DecodeError.
 void validate(const KeyAdvertisement& m, const RoundParameters& params);
@@ -140,6 +191,7 @@ void validate(const ShareKeysRequest& m, const RoundParameters& params, std::uin
 void validate(const ShareKeysResponse& m, const RoundParameters& params, std::uint32_t sender);
 void validate(const MaskedInputRequest& m, const RoundParameters& params, std::uint32_t recipient);
 void validate(const MaskedInput& m, const RoundParameters& params);
+void validate(const ConsistencyCheckRequest& m, const RoundParameters& params);
 void validate(const UnmaskRequest& m, const RoundParameters& params, std::uint32_t recipient);
 void validate(const UnmaskResponse& m, const RoundParameters& params, std::uint32_t sender);
 

@@ -10,6 +10,8 @@ const char* stageName(Stage stage) {
       return "ShareKeys";
     case Stage::kMaskedInput:
       return "MaskedInput";
+    case Stage::kConsistencyCheck:
+      return "ConsistencyCheck";
     case Stage::kUnmask:
       return "Unmask";
     case Stage::kDone:
@@ -40,6 +42,10 @@ const char* abortReasonName(AbortReason reason) {
       return "malformed request";
     case AbortReason::kInvalidAdvertisement:
       return "invalid advertisement";
+    case AbortReason::kInconsistentView:
+      return "inconsistent view of the contributors";
+    case AbortReason::kTooFewSignatures:
+      return "too few signatures on the contributor set";
   }
   return "unknown";
 }

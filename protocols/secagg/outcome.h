@@ -28,11 +28,12 @@ class UsageError : public Error {
 using IdentityTable = std::map<std::uint32_t, crypto::Ed25519PublicKey>;
 
 enum class Stage : std::uint8_t {
-  kAdvertiseKeys,  // each participant publishes two fresh X25519 keys and a commitment, signed
-  kShareKeys,      // each participant sends encrypted Shamir shares to its neighbours
-  kMaskedInput,    // each participant sends its masked vector (the server only sees the sum)
-  kUnmask,         // survivors reveal the shares that remove the masks left in the sum
-  kDone,           // server: the unmasked sum is available; client: nothing more to do
+  kAdvertiseKeys,     // each participant publishes two fresh X25519 keys and a commitment, signed
+  kShareKeys,         // each participant sends encrypted Shamir shares to its neighbours
+  kMaskedInput,       // each participant sends its masked vector (the server only sees the sum)
+  kConsistencyCheck,  // hardened mode only: each contributor signs the contributor set U3
+  kUnmask,            // survivors reveal the shares that remove the masks left in the sum
+  kDone,              // server: the unmasked sum is available; client: nothing more to do
   kAborted,
 };
 const char* stageName(Stage stage);
@@ -47,6 +48,9 @@ enum class AbortReason : std::uint8_t {
   kInconsistentDropoutSets,    // client: the alive and dropped sets contradict each other or it
   kMalformedRequest,           // client: the server's request does not decode or names wrong ids
   kInvalidAdvertisement,       // client: the server relayed an altered or badly signed advertisement
+  kInconsistentView,           // client, hardened mode: the server's sets or signatures contradict the
+                               // contributor set U3 it signed
+  kTooFewSignatures,           // hardened mode: fewer than t of a neighbourhood signed U3
 };
 const char* abortReasonName(AbortReason reason);
 

@@ -18,6 +18,9 @@ struct Server::Party {
   bool answeredShares = false;                  // a share-keys response arrived (valid or not)
   bool shared = false;                          // U2: sealed shares for every accepted neighbour, routed on
   bool contributed = false;                     // U3: its masked input is in the sum
+  bool answeredConsistency = false;             // hardened: a consistency-check response arrived
+  bool signedView = false;                      // hardened, U4: its signature on U3 verified
+  crypto::Ed25519Signature viewSignature{};     // that signature, relayed at Unmask
   bool answeredUnmask = false;                  // an unmask response arrived (valid or not)
   std::vector<EncryptedShare> inbox;            // sealed shares addressed to this participant
   std::vector<RevealedShare> revealedSelfMask;  // what it revealed at Unmask
@@ -159,8 +162,10 @@ std::vector<std::uint32_t> Server::recipients() const {
       return members(&Party::accepted);
     case Stage::kMaskedInput:
       return members(&Party::shared);
-    case Stage::kUnmask:
+    case Stage::kConsistencyCheck:
       return members(&Party::contributed);
+    case Stage::kUnmask:
+      return members(unmaskedBy());
     case Stage::kDone:
     case Stage::kAborted:
       break;
@@ -176,6 +181,8 @@ Stage Server::closeStage() {
       return closeShareKeys();
     case Stage::kMaskedInput:
       return abortRound(AbortReason::kTooFewParticipants, "the MaskedInput stage closed without a masked sum");
+    case Stage::kConsistencyCheck:
+      return closeConsistencyCheck();
     case Stage::kUnmask:
       return closeUnmask();
     case Stage::kDone:
@@ -333,6 +340,64 @@ Stage Server::setMaskedSum(std::vector<Ring> sum, std::vector<std::uint32_t> con
           detail::concat("only ", holders, " contributors hold shares of ",
                          p.contributed ? "contributor " : "dropped participant ", p.id, "'s secret; t = ", t));
   }
+  if (params_->consistencyCheck()) {
+    contributors_ = members(&Party::contributed);
+    statement_ = consistencyStatement(session_, params_->round(), contributors_);
+    stage_ = Stage::kConsistencyCheck;
+    return stage_;
+  }
+  stage_ = Stage::kUnmask;
+  return stage_;
+}
+
+// ---- ConsistencyCheck (hardened mode) ----
+
+bool Server::Party::*Server::unmaskedBy() const {
+  return params_->consistencyCheck() ? &Party::signedView : &Party::contributed;
+}
+
+ConsistencyCheckRequest Server::consistencyCheckRequest(std::uint32_t recipient) const {
+  requireStage(Stage::kConsistencyCheck, "consistencyCheckRequest");
+  FEDTL_ENFORCE(party(recipient).contributed, UsageError, "participant ", recipient,
+                " is not in the ConsistencyCheck stage (its masked input is not in the sum)");
+  return ConsistencyCheckRequest{contributors_};
+}
+
+void Server::receiveConsistencyResponse(std::uint32_t from, const ConsistencyCheckResponse& response) {
+  if (!admit(from, Stage::kConsistencyCheck, &Party::contributed, &Party::answeredConsistency)) return;
+  const auto identity = identities_->find(from);
+  if (identity == identities_->end())
+    return reject(from, RejectionReason::kUnknownIdentity, "no identity key on the allow-list");
+  if (!crypto::ed25519Verify(identity->second, statement_, response.signature))
+    return reject(from, RejectionReason::kBadSignature,
+                  "contributor-set signature does not verify (another set, session or key)");
+  Party& p = party(from);
+  p.viewSignature = response.signature;
+  p.signedView = true;
+}
+
+Stage Server::closeConsistencyCheck() {
+  const std::uint32_t t = params_->threshold();
+  const std::size_t signers = count(&Party::signedView);
+  if (signers < t)
+    return abortRound(AbortReason::kTooFewParticipants,
+                      detail::concat("only ", signers, " contributors signed the contributor set; t = ", t));
+  // The holders of a secret reveal their shares only with t signatures on U3 from its owner's
+  // neighbourhood, and only signers are asked: check now what Unmask will need.
+  for (const Party& p : parties_) {
+    if (!p.shared) continue;
+    std::uint32_t contributing = 0, vouching = p.signedView ? 1 : 0;
+    for (std::uint32_t nb : params_->neighboursOf(p.id)) {
+      contributing += party(nb).contributed ? 1 : 0;
+      vouching += party(nb).signedView ? 1 : 0;
+    }
+    const bool needed = p.contributed || contributing > 0;
+    if (needed && vouching < t)
+      return abortRound(
+          AbortReason::kTooFewSignatures,
+          detail::concat("only ", vouching, " of ", p.contributed ? "contributor " : "dropped participant ", p.id,
+                         "'s neighbourhood signed the contributor set; t = ", t));
+  }
   stage_ = Stage::kUnmask;
   return stage_;
 }
@@ -341,8 +406,9 @@ Stage Server::setMaskedSum(std::vector<Ring> sum, std::vector<std::uint32_t> con
 
 UnmaskRequest Server::unmaskRequest(std::uint32_t recipient) const {
   requireStage(Stage::kUnmask, "unmaskRequest");
-  FEDTL_ENFORCE(party(recipient).contributed, UsageError, "participant ", recipient,
-                " is not in the Unmask stage (its masked input is not in the sum)");
+  FEDTL_ENFORCE(party(recipient).*unmaskedBy(), UsageError, "participant ", recipient,
+                params_->consistencyCheck() ? " is not in the Unmask stage (it did not sign the contributor set)"
+                                            : " is not in the Unmask stage (its masked input is not in the sum)");
   UnmaskRequest request;
   request.alive.push_back(recipient);
   for (std::uint32_t nb : params_->neighboursOf(recipient)) {
@@ -353,11 +419,30 @@ UnmaskRequest Server::unmaskRequest(std::uint32_t recipient) const {
       request.dropped.push_back(nb);
   }
   std::sort(request.alive.begin(), request.alive.end());
+  if (!params_->consistencyCheck()) return request;
+
+  // The signatures the recipient checks: those of the signers in the neighbourhood of each
+  // participant it classifies (everyone's, on the complete graph).
+  std::vector<std::uint32_t> signers;
+  if (params_->isCompleteGraph()) {
+    signers = members(&Party::signedView);
+  } else {
+    for (const auto* set : {&request.alive, &request.dropped})
+      for (std::uint32_t owner : *set) {
+        if (party(owner).signedView) signers.push_back(owner);
+        for (std::uint32_t nb : params_->neighboursOf(owner))
+          if (party(nb).signedView) signers.push_back(nb);
+      }
+    std::sort(signers.begin(), signers.end());
+    signers.erase(std::unique(signers.begin(), signers.end()), signers.end());
+  }
+  request.signatures.reserve(signers.size());
+  for (std::uint32_t signer : signers) request.signatures.push_back({signer, party(signer).viewSignature});
   return request;
 }
 
 void Server::receiveUnmaskResponse(std::uint32_t from, const UnmaskResponse& response) {
-  if (!admit(from, Stage::kUnmask, &Party::contributed, &Party::answeredUnmask)) return;
+  if (!admit(from, Stage::kUnmask, unmaskedBy(), &Party::answeredUnmask)) return;
   try {
     validate(response, *params_, from);
   } catch (const protocols::DecodeError& e) {

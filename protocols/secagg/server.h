@@ -9,7 +9,11 @@
 //   for id in recipients(): send shareKeysRequest(id); on arrival receiveShares(id, response)
 //   at the deadline: closeStage()                          -> kMaskedInput
 //   for id in recipients(): send maskedInputRequest(id); sum the MaskedInput vectors that arrive
-//   at the deadline: setMaskedSum(sum, contributors)       -> kUnmask
+//   at the deadline: setMaskedSum(sum, contributors)       -> kUnmask (kConsistencyCheck, hardened)
+//   hardened mode only (RoundParameters::consistencyCheck()):
+//     for id in recipients(): send consistencyCheckRequest(id);
+//                             on arrival receiveConsistencyResponse(id, response)
+//     at the deadline (or once all answered): closeStage()  -> kUnmask
 //   for id in recipients(): send unmaskRequest(id); on arrival receiveUnmaskResponse(id, response)
 //   at the deadline (or once all answered): closeStage()   -> kDone: result(); or kAborted: abortReason()
 //
@@ -49,7 +53,7 @@ enum class RejectionReason : std::uint8_t {
   kDuplicate,         // a second message for the same stage
   kMalformed,         // does not validate (lengths, ids) or does not fit the sender's neighbourhood
   kUnknownIdentity,   // the sender is not on the allow-list
-  kBadSignature,      // the advertisement's Ed25519 signature does not verify
+  kBadSignature,      // the advertisement's (or, hardened, the contributor-set) Ed25519 signature does not verify
   kSmallOrderKey,     // the advertisement carries a small-order X25519 key
   kTooFewNeighbours,  // left out: fewer than t - 1 of its neighbours remain to hold its shares
   kShareUnreadable,   // reported by a neighbour: the participant's sealed shares did not authenticate
@@ -76,7 +80,8 @@ class Server {
   const RoundParameters& parameters() const { return *params_; }
   // Who the current stage's request goes to and whose answer counts, ascending: all selected
   // (AdvertiseKeys), the accepted (ShareKeys), those that shared keys (MaskedInput), the
-  // contributors (Unmask); none once the round is over.
+  // contributors (ConsistencyCheck; Unmask in the classic mode), the contributors whose
+  // signature on U3 verified (Unmask, hardened); none once the round is over.
   std::vector<std::uint32_t> recipients() const;
   // The session id (valid from ShareKeys on).
   const crypto::Sha256Digest& sessionId() const { return session_; }
@@ -93,6 +98,12 @@ class Server {
   // (d + 1 elements); every contributor must be one of recipients(), each named once
   // (UsageError otherwise). Returns the new stage.
   Stage setMaskedSum(std::vector<Ring> sum, std::vector<std::uint32_t> contributors);
+  // Hardened mode: the contributor set U3, the same for every recipient.
+  ConsistencyCheckRequest consistencyCheckRequest(std::uint32_t recipient) const;
+  // Hardened mode: a contributor's signature on U3. One that does not verify is rejected
+  // (kBadSignature) and its sender is not asked to unmask; its input stays in the sum.
+  void receiveConsistencyResponse(std::uint32_t from, const ConsistencyCheckResponse& response);
+  // In hardened mode it also carries the U3 signatures the recipient checks.
   UnmaskRequest unmaskRequest(std::uint32_t recipient) const;
   void receiveUnmaskResponse(std::uint32_t from, const UnmaskResponse& response);
 
@@ -115,7 +126,10 @@ class Server {
   std::vector<std::uint32_t> members(bool Party::*set) const;
   Stage closeAdvertiseKeys();
   Stage closeShareKeys();
+  Stage closeConsistencyCheck();
   Stage closeUnmask();
+  // Who is asked to unmask: the signers of U3 in hardened mode, else the contributors.
+  bool Party::*unmaskedBy() const;
 
   std::shared_ptr<const RoundParameters> params_;
   std::shared_ptr<const IdentityTable> identities_;
@@ -127,6 +141,8 @@ class Server {
   std::vector<std::uint32_t> accepted_;
   std::vector<crypto::Sha256Digest> acceptedDigests_;
   std::vector<Ring> maskedSum_;
+  std::vector<std::uint32_t> contributors_;  // hardened: U3, ascending
+  std::vector<std::uint8_t> statement_;      // hardened: what each contributor signs
   std::optional<AggregateResult> result_;
 };
 

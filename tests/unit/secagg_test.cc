@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "common/crypto/ed25519.h"
+#include "common/crypto/mask_prg.h"
 #include "common/crypto/shamir.h"
 #include "common/error.h"
 #include "common/fixed_point.h"
@@ -66,6 +68,8 @@ struct Tamper {
   std::function<void(KeyAdvertisement&)> advertisement;
   std::function<void(std::uint32_t, ShareKeysRequest&)> shareKeysRequest;
   std::function<void(std::uint32_t, MaskedInputRequest&)> maskedInputRequest;
+  std::function<void(std::uint32_t, ConsistencyCheckRequest&)> consistencyCheckRequest;
+  std::function<void(std::uint32_t, ConsistencyCheckResponse&)> consistencyCheckResponse;
   std::function<void(std::uint32_t, UnmaskRequest&)> unmaskRequest;
   std::function<void(std::uint32_t, UnmaskResponse&)> unmaskResponse;
 };
@@ -76,6 +80,7 @@ struct RoundSpec {
   std::uint32_t k = 0;
   std::uint32_t t = 6;
   std::uint64_t d = 16;
+  bool hardened = false;                    // with the ConsistencyCheck stage
   std::map<std::uint32_t, Stage> vanishAt;  // the first stage a participant does not answer
   Tamper tamper;
   std::uint64_t inputSeed = 1;
@@ -135,6 +140,7 @@ RoundRun runRound(const RoundSpec& spec) {
   config.threshold = spec.t;
   config.neighbours = spec.k;
   config.dimension = spec.d;
+  config.consistencyCheck = spec.hardened;
   run.params = std::make_shared<const RoundParameters>(config);
   const auto identities = allowList(config.participants);
   run.server = std::make_unique<Server>(run.params, spec.serverAllowList ? spec.serverAllowList : identities);
@@ -195,6 +201,23 @@ RoundRun runRound(const RoundSpec& spec) {
   run.contributors = sum.contributors();
   if (std::move(sum).submitTo(server) == Stage::kAborted) return run;
 
+  if (server.stage() == Stage::kConsistencyCheck) {
+    for (std::uint32_t id : server.recipients()) {
+      if (!answers(id, Stage::kConsistencyCheck)) continue;
+      ConsistencyCheckRequest request = server.consistencyCheckRequest(id);
+      if (spec.tamper.consistencyCheckRequest) spec.tamper.consistencyCheckRequest(id, request);
+      auto response = run.clients.at(id).consistencyCheck(overTheWire(request));
+      if (!response) {
+        noteAbort(id, response.abort());
+        continue;
+      }
+      ConsistencyCheckResponse sent = response.value();
+      if (spec.tamper.consistencyCheckResponse) spec.tamper.consistencyCheckResponse(id, sent);
+      server.receiveConsistencyResponse(id, overTheWire(sent));
+    }
+    if (server.closeStage() == Stage::kAborted) return run;
+  }
+
   for (std::uint32_t id : server.recipients()) {
     if (!answers(id, Stage::kUnmask)) continue;
     UnmaskRequest request = server.unmaskRequest(id);
@@ -228,14 +251,19 @@ void expectCleanAbort(const RoundRun& run, const std::string& context) {
   EXPECT_TRUE(run.server->recipients().empty()) << context;
 }
 
-const Stage kAnsweringStages[] = {Stage::kAdvertiseKeys, Stage::kShareKeys, Stage::kMaskedInput, Stage::kUnmask};
+const std::vector<Stage> kAnsweringStages = {Stage::kAdvertiseKeys, Stage::kShareKeys, Stage::kMaskedInput,
+                                             Stage::kUnmask};
+const std::vector<Stage> kHardenedAnsweringStages = {Stage::kAdvertiseKeys, Stage::kShareKeys, Stage::kMaskedInput,
+                                                     Stage::kConsistencyCheck, Stage::kUnmask};
 
-// `count` distinct participants of 1..n vanishing at `stage`, or at random stages if it is kDone.
-std::map<std::uint32_t, Stage> randomDropouts(std::mt19937_64& rng, std::uint32_t n, std::uint32_t count, Stage stage) {
+// `count` distinct participants of 1..n vanishing at `stage`, or at random stages (of `stages`)
+// if it is kDone.
+std::map<std::uint32_t, Stage> randomDropouts(std::mt19937_64& rng, std::uint32_t n, std::uint32_t count, Stage stage,
+                                              const std::vector<Stage>& stages = kAnsweringStages) {
   std::vector<std::uint32_t> ids = idsFromOne(n);
   std::shuffle(ids.begin(), ids.end(), rng);
   std::map<std::uint32_t, Stage> out;
-  for (std::uint32_t i = 0; i < count; ++i) out[ids[i]] = stage != Stage::kDone ? stage : kAnsweringStages[rng() % 4];
+  for (std::uint32_t i = 0; i < count; ++i) out[ids[i]] = stage != Stage::kDone ? stage : stages[rng() % stages.size()];
   return out;
 }
 
@@ -967,6 +995,763 @@ TEST(SecAggServer, MaskedSumAccumulatorRefusesWrongLengthsAndRepeats) {
   EXPECT_THROW(sum.add(3, std::vector<Ring>(16, 1)), DecodeError);
   EXPECT_THROW(sum.add(11, std::vector<Ring>(17, 1)), DecodeError);
   EXPECT_EQ(sum.contributors(), (std::vector<std::uint32_t>{1, 2}));
+}
+
+// ---- hardened mode: ConsistencyCheck ----
+
+TEST(SecAggConfig, TwoHopNeighbourhoodsMatchTheGraph) {
+  EXPECT_EQ(twoHopNeighbourhoodSize(10, 0), 10u);
+  EXPECT_EQ(twoHopNeighbourhoodSize(20, 8), 17u);
+  EXPECT_EQ(twoHopNeighbourhoodSize(12, 8), 12u);  // 2k + 1 wraps around the cycle
+  EXPECT_EQ(twoHopNeighbourhoodSize(9, 8), 9u);    // complete
+  for (std::uint32_t n : {12u, 30u}) {
+    const RoundParameters params(configOf(n, 8, 5, 7));
+    EXPECT_EQ(params.twoHopNeighbourhoodSize(), std::min(n, 17u));
+    for (std::uint32_t a = 1; a <= n; ++a) {
+      std::set<std::uint32_t> reach = {a};
+      for (std::uint32_t nb : params.neighboursOf(a)) {
+        reach.insert(nb);
+        for (std::uint32_t second : params.neighboursOf(nb)) reach.insert(second);
+      }
+      EXPECT_EQ(reach.size(), params.twoHopNeighbourhoodSize()) << a;
+      for (std::uint32_t b = 1; b <= n; ++b)
+        EXPECT_EQ(params.withinTwoHops(a, b), reach.count(b) == 1) << a << "-" << b;
+    }
+    EXPECT_FALSE(params.withinTwoHops(1, n + 1));
+  }
+}
+
+SecAggConfig hardenedConfigOf(std::uint32_t n, std::uint32_t k, std::uint32_t t, std::uint64_t round = 1) {
+  SecAggConfig config = configOf(n, k, t, round);
+  config.consistencyCheck = true;
+  return config;
+}
+
+crypto::Ed25519Signature sampleSignature(std::uint32_t signer) {
+  crypto::Ed25519Signature signature{};
+  signature.fill(static_cast<std::uint8_t>(signer));
+  return signature;
+}
+
+TEST(SecAggMessages, ConsistencyMessagesRoundTripAndValidate) {
+  const RoundParameters params(hardenedConfigOf(30, 8, 5));
+  ConsistencyCheckRequest request;
+  request.contributors = {1, 2, 5, 9, 30};
+  expectRoundTrip(request);
+  EXPECT_EQ(protocols::encode(request).size(), consistencyCheckRequestSizeBound(5));
+  const auto back = protocols::decode<ConsistencyCheckRequest>(protocols::encode(request));
+  EXPECT_EQ(back.contributors, request.contributors);
+  EXPECT_NO_THROW(validate(back, params));
+  ConsistencyCheckRequest unsorted = back;
+  std::swap(unsorted.contributors[0], unsorted.contributors[1]);
+  EXPECT_THROW(validate(unsorted, params), DecodeError);
+  ConsistencyCheckRequest stranger = back;
+  stranger.contributors.push_back(31);
+  EXPECT_THROW(validate(stranger, params), DecodeError);
+
+  ConsistencyCheckResponse response;
+  response.signature = sampleSignature(7);
+  expectRoundTrip(response);
+  EXPECT_EQ(protocols::encode(response).size(), kConsistencyCheckResponseSize);
+  EXPECT_EQ(protocols::decode<ConsistencyCheckResponse>(protocols::encode(response)).signature, response.signature);
+
+  // An unmask request carries the signatures of the recipient's two-hop neighbourhood at most.
+  UnmaskRequest unmask;
+  unmask.alive = {1};
+  for (std::uint32_t id = 1; id <= 30; ++id)
+    if (params.withinTwoHops(1, id)) unmask.signatures.push_back({id, sampleSignature(id)});
+  ASSERT_EQ(unmask.signatures.size(), 17u);
+  expectRoundTrip(unmask);
+  const auto unmaskBack = protocols::decode<UnmaskRequest>(protocols::encode(unmask));
+  EXPECT_EQ(unmaskBack.signatures.back().signature, unmask.signatures.back().signature);
+  EXPECT_NO_THROW(validate(unmaskBack, params, 1));
+  UnmaskRequest far = unmaskBack;
+  std::uint32_t outside = 1;
+  while (params.withinTwoHops(1, outside)) ++outside;
+  far.signatures.back().signer = outside;
+  std::sort(far.signatures.begin(), far.signatures.end(),
+            [](const ContributorSignature& a, const ContributorSignature& b) { return a.signer < b.signer; });
+  EXPECT_THROW(validate(far, params, 1), DecodeError) << "a signer beyond two hops";
+  UnmaskRequest repeated = unmaskBack;
+  repeated.signatures[1].signer = repeated.signatures[0].signer;
+  EXPECT_THROW(validate(repeated, params, 1), DecodeError);
+  EXPECT_THROW(validate(unmaskBack, RoundParameters(configOf(30, 8, 5)), 1), DecodeError)
+      << "signatures in a round without ConsistencyCheck";
+}
+
+TEST(SecAggMessages, UnmaskRequestSizeBoundCoversTheLargestRequests) {
+  // The largest request validate() admits: m alive, m - 1 dropped and the whole two-hop
+  // neighbourhood's signatures. Exact for the Harary graph, an upper bound for the complete one.
+  for (const auto& [n, k] : std::vector<std::pair<std::uint32_t, std::uint32_t>>{{40, 8}, {10, 0}, {12, 8}}) {
+    const RoundParameters params(hardenedConfigOf(n, k, defaultThreshold(n, k)));
+    const std::uint32_t m = params.neighbourhoodSize();
+    UnmaskRequest request;
+    request.alive = params.neighboursOf(1);
+    request.dropped = request.alive;
+    request.alive.insert(request.alive.begin(), 1);  // ids from 1: 1 is the smallest
+    for (std::uint32_t id = 1; id <= n; ++id)
+      if (params.withinTwoHops(1, id)) request.signatures.push_back({id, sampleSignature(id)});
+    EXPECT_NO_THROW(validate(request, params, 1));
+    const std::size_t size = protocols::encode(request).size();
+    EXPECT_LE(size, unmaskRequestSizeBound(m)) << n << "/" << k;
+    if (n == 40) {
+      EXPECT_EQ(size, unmaskRequestSizeBound(m)) << "the bound is exact for the Harary graph";
+    }
+  }
+  EXPECT_EQ(unmaskRequestSizeBound(9), 144u * 9 - 48);
+}
+
+TEST(SecAggDerivation, ConsistencyStatementBindsSessionRoundAndTheWholeSet) {
+  crypto::Sha256Digest session{}, other{};
+  other[0] = 1;
+  const std::vector<std::uint32_t> u3 = {1, 2, 3, 5};
+  const auto statement = consistencyStatement(session, 4, u3);
+  EXPECT_EQ(statement, consistencyStatement(session, 4, u3));
+  EXPECT_NE(statement, consistencyStatement(other, 4, u3));
+  EXPECT_NE(statement, consistencyStatement(session, 5, u3));
+  EXPECT_NE(statement, consistencyStatement(session, 4, std::vector<std::uint32_t>{1, 2, 3}));
+  EXPECT_NE(statement, consistencyStatement(session, 4, std::vector<std::uint32_t>{1, 2, 3, 6}));
+  EXPECT_LT(statement.size(), 128u) << "the set is hashed, not signed in full";
+}
+
+RoundSpec hardenedSpec(std::uint32_t n, std::uint32_t k, std::uint32_t t) {
+  RoundSpec spec;
+  spec.hardened = true;
+  spec.n = n;
+  spec.k = k;
+  spec.t = t;
+  return spec;
+}
+
+TEST(SecAggHardened, CompleteGraphWithoutDropoutsGivesTheExactSum) {
+  const RoundSpec spec = hardenedSpec(10, 0, 6);
+  const RoundRun run = runRound(spec);
+  expectExactSum(run, describe(spec));
+  EXPECT_EQ(run.contributors, idsFromOne(10));
+  EXPECT_TRUE(run.server->rejections().empty());
+  for (const auto& [id, client] : run.clients) EXPECT_EQ(client.stage(), Stage::kDone) << id;
+}
+
+// As the classic mode, now with a fifth stage to vanish at: up to n - t dropouts at any stages
+// (ConsistencyCheck included) leave the sum exact; n - t + 1 abort cleanly.
+TEST(SecAggHardened, CompleteGraphToleratesUpToNMinusTDropoutsAtEveryStage) {
+  std::mt19937_64 rng(20170303);
+  for (int trial = 0; trial < 120; ++trial) {
+    RoundSpec spec = hardenedSpec(10, 0, 6);
+    spec.round = 6000 + trial;
+    spec.inputSeed = rng();
+    const Stage stage = trial % 6 < 5 ? kHardenedAnsweringStages[trial % 6] : Stage::kDone;
+    spec.vanishAt = randomDropouts(rng, spec.n, static_cast<std::uint32_t>(rng() % (spec.n - spec.t + 1)), stage,
+                                   kHardenedAnsweringStages);
+    const RoundRun run = runRound(spec);
+    expectExactSum(run, describe(spec));
+    EXPECT_TRUE(run.clientAborts.empty()) << describe(spec) << ": " << run.describe();
+  }
+  for (int trial = 0; trial < 30; ++trial) {
+    RoundSpec spec = hardenedSpec(10, 0, 6);
+    spec.round = 6500 + trial;
+    const Stage stage = trial % 6 < 5 ? kHardenedAnsweringStages[trial % 6] : Stage::kDone;
+    spec.vanishAt = randomDropouts(rng, spec.n, spec.n - spec.t + 1, stage, kHardenedAnsweringStages);
+    expectCleanAbort(runRound(spec), describe(spec));
+  }
+}
+
+// n = 30, k = 8, t = 5: up to k + 1 - t = 4 dropouts always complete; up to n - t complete
+// exactly or abort cleanly.
+TEST(SecAggHardened, KRegularGraphIsExactOrAbortsCleanlyWithDropoutsAtEveryStage) {
+  std::mt19937_64 rng(20200303);
+  int completed = 0, aborted = 0;
+  for (int trial = 0; trial < 72; ++trial) {
+    RoundSpec spec = hardenedSpec(30, 8, 5);
+    spec.round = 7000 + trial;
+    spec.inputSeed = rng();
+    const Stage stage = trial % 6 < 5 ? kHardenedAnsweringStages[trial % 6] : Stage::kDone;
+    const bool few = trial % 2 == 0;
+    const std::uint32_t count =
+        static_cast<std::uint32_t>(few ? rng() % (spec.k + 2 - spec.t) : rng() % (spec.n - spec.t + 1));
+    spec.vanishAt = randomDropouts(rng, spec.n, count, stage, kHardenedAnsweringStages);
+    const RoundRun run = runRound(spec);
+    if (few || run.completed()) {
+      expectExactSum(run, describe(spec));
+      ++completed;
+    } else {
+      expectCleanAbort(run, describe(spec));
+      ++aborted;
+    }
+  }
+  EXPECT_GT(completed, 40);
+  EXPECT_GT(aborted, 8);
+}
+
+TEST(SecAggHardened, ContributorVanishingBeforeItSignsStaysInTheSum) {
+  for (std::uint32_t k : {0u, 8u}) {
+    RoundSpec spec = hardenedSpec(k ? 30 : 10, k, k ? 5 : 6);
+    spec.vanishAt = {{3, Stage::kConsistencyCheck}, {7, Stage::kConsistencyCheck}, {9, Stage::kMaskedInput}};
+    const RoundRun run = runRound(spec);
+    expectExactSum(run, describe(spec));
+    EXPECT_TRUE(std::binary_search(run.contributors.begin(), run.contributors.end(), 3u));
+    EXPECT_TRUE(std::binary_search(run.contributors.begin(), run.contributors.end(), 7u));
+    EXPECT_FALSE(std::binary_search(run.contributors.begin(), run.contributors.end(), 9u));
+    EXPECT_EQ(run.clients.at(3).stage(), Stage::kConsistencyCheck) << "3 was never asked to unmask";
+    EXPECT_TRUE(run.clientAborts.empty()) << run.describe();
+  }
+  // Through the codec: the float sum of the survivors within one quantum each.
+  FixedPointConfig fp;
+  fp.clip = 2.0;
+  fp.bits = 16;
+  fp.maxSummands = 10;
+  const FixedPointCodec<Ring> codec(fp);
+  RoundSpec spec = hardenedSpec(10, 0, 6);
+  spec.codec = &codec;
+  spec.vanishAt = {{4, Stage::kConsistencyCheck}, {8, Stage::kMaskedInput}};
+  const RoundRun run = runRound(spec);
+  ASSERT_TRUE(run.completed()) << run.describe();
+  const std::vector<float> decoded = decodeAggregate(run.server->result(), codec);
+  for (std::size_t i = 0; i < spec.d; ++i) {
+    double expected = 0;
+    for (std::uint32_t id : run.contributors) expected += run.floatInputs.at(id)[i];
+    EXPECT_NEAR(decoded[i], expected, codec.quantum() * run.contributors.size() + 1e-4) << i;
+  }
+  EXPECT_EQ(run.server->result().weightSum, run.plaintextWeight());
+}
+
+TEST(SecAggHardened, TooFewSignersAbortCleanly) {
+  // 5 of 10 sign with t = 6: too few overall.
+  RoundSpec spec = hardenedSpec(10, 0, 6);
+  spec.vanishAt = {{1, Stage::kConsistencyCheck},
+                   {2, Stage::kConsistencyCheck},
+                   {3, Stage::kConsistencyCheck},
+                   {4, Stage::kConsistencyCheck},
+                   {5, Stage::kConsistencyCheck}};
+  const RoundRun run = runRound(spec);
+  expectCleanAbort(run, describe(spec));
+  EXPECT_EQ(run.server->abortReason()->reason, AbortReason::kTooFewParticipants) << run.describe();
+
+  // Enough signers overall, but one neighbourhood keeps only t - 1 of them.
+  const RoundParameters params(configOf(30, 8, 5, 91));
+  RoundSpec sparse = hardenedSpec(30, 8, 5);
+  sparse.round = 91;
+  const auto& nbs = params.neighboursOf(1);
+  for (std::size_t i = 0; i < 5; ++i) sparse.vanishAt[nbs[i]] = Stage::kConsistencyCheck;  // 1 + 3 sign
+  const RoundRun sparseRun = runRound(sparse);
+  expectCleanAbort(sparseRun, describe(sparse));
+  EXPECT_EQ(sparseRun.server->abortReason()->reason, AbortReason::kTooFewSignatures) << sparseRun.describe();
+}
+
+TEST(SecAggHardened, ServerRejectsABadSignatureAndItsSenderLeaves) {
+  struct Case {
+    const char* name;
+    std::function<void(std::uint32_t, ConsistencyCheckRequest&)> request;
+    std::function<void(std::uint32_t, ConsistencyCheckResponse&)> response;
+  };
+  // 4's valid signature of an earlier session, replayed into a later one.
+  crypto::Ed25519Signature earlier{};
+  RoundSpec first = hardenedSpec(10, 0, 6);
+  first.round = 51;
+  first.tamper.consistencyCheckResponse = [&](std::uint32_t from, ConsistencyCheckResponse& r) {
+    if (from == 4) earlier = r.signature;
+  };
+  expectExactSum(runRound(first), "earlier session");
+  const std::vector<Case> cases = {
+      {"flipped bit", nullptr,
+       [](std::uint32_t from, ConsistencyCheckResponse& r) {
+         if (from == 4) r.signature[5] ^= 0x10;
+       }},
+      {"replayed from another session", nullptr,
+       [&](std::uint32_t from, ConsistencyCheckResponse& r) {
+         if (from == 4) r.signature = earlier;
+       }},
+      {"signed on another contributor set",
+       [](std::uint32_t to, ConsistencyCheckRequest& r) {
+         if (to == 4) r.contributors.erase(std::find(r.contributors.begin(), r.contributors.end(), 9u));
+       },
+       nullptr},
+  };
+  for (const Case& c : cases) {
+    RoundSpec spec = hardenedSpec(10, 0, 6);
+    spec.round = 52;
+    spec.tamper.consistencyCheckRequest = c.request;
+    spec.tamper.consistencyCheckResponse = c.response;
+    const RoundRun run = runRound(spec);
+    expectExactSum(run, c.name);
+    EXPECT_TRUE(run.hasRejection(4, RejectionReason::kBadSignature)) << c.name << ": " << run.describe();
+    EXPECT_TRUE(std::binary_search(run.contributors.begin(), run.contributors.end(), 4u)) << "its input stays in";
+    EXPECT_EQ(run.clients.at(4).stage(), Stage::kUnmask) << c.name << ": 4 was never asked to unmask";
+  }
+}
+
+TEST(SecAggHardened, ClientRefusesToSignAContributorSetThatCannotBeRight) {
+  struct Case {
+    const char* name;
+    std::function<void(ConsistencyCheckRequest&)> alter;
+    AbortReason reason;
+  };
+  // 10 vanished before sharing keys, 9 before its masked input, 8 never advertised.
+  const std::vector<Case> cases = {
+      {"leaves it out", [](ConsistencyCheckRequest& r) { r.contributors.erase(r.contributors.begin()); },
+       AbortReason::kInconsistentView},
+      {"names a participant never accepted", [](ConsistencyCheckRequest& r) { r.contributors.push_back(8); },
+       AbortReason::kInconsistentView},
+      {"names a neighbour that never shared keys", [](ConsistencyCheckRequest& r) { r.contributors.push_back(10); },
+       AbortReason::kInconsistentView},
+      {"fewer than t of its neighbourhood",
+       [](ConsistencyCheckRequest& r) {
+         r.contributors = {1, 2, 3, 4, 5};
+       },
+       AbortReason::kTooFewNeighbours},
+      {"not ascending", [](ConsistencyCheckRequest& r) { std::swap(r.contributors[0], r.contributors[1]); },
+       AbortReason::kMalformedRequest},
+  };
+  for (const Case& c : cases) {
+    RoundSpec spec = hardenedSpec(11, 0, 6);
+    spec.vanishAt = {{8, Stage::kAdvertiseKeys}, {9, Stage::kMaskedInput}, {10, Stage::kShareKeys}};
+    spec.tamper.consistencyCheckRequest = [&](std::uint32_t to, ConsistencyCheckRequest& request) {
+      if (to == 1) {
+        c.alter(request);
+        if (std::string(c.name) != "not ascending") std::sort(request.contributors.begin(), request.contributors.end());
+      }
+    };
+    const RoundRun run = runRound(spec);
+    ASSERT_EQ(run.clientAborts.count(1), 1u) << c.name << ": " << run.describe();
+    EXPECT_EQ(run.clientAborts.at(1).reason, c.reason) << c.name << ": " << run.clientAborts.at(1).detail;
+    EXPECT_EQ(run.clients.at(1).stage(), Stage::kAborted);
+    expectExactSum(run, c.name);  // 1 did not sign: its input is in the sum, the others unmask it
+  }
+}
+
+TEST(SecAggHardened, ClientRefusesAnUnmaskRequestThatContradictsTheSetItSigned) {
+  // Signatures of 3 and of 10 from an earlier session, to replay.
+  std::map<std::uint32_t, crypto::Ed25519Signature> earlier;
+  RoundSpec first = hardenedSpec(10, 0, 6);
+  first.round = 61;
+  first.tamper.consistencyCheckResponse = [&](std::uint32_t from, ConsistencyCheckResponse& r) {
+    earlier[from] = r.signature;
+  };
+  expectExactSum(runRound(first), "earlier session");
+
+  auto signatureOf = [](UnmaskRequest& r, std::uint32_t signer) -> ContributorSignature& {
+    return *std::find_if(r.signatures.begin(), r.signatures.end(),
+                         [&](const ContributorSignature& s) { return s.signer == signer; });
+  };
+  struct Case {
+    const char* name;
+    std::function<void(UnmaskRequest&)> alter;
+    AbortReason reason;
+  };
+  // 10 vanished before its masked input: alive = 1..9, dropped = {10}.
+  const std::vector<Case> cases = {
+      {"a contributor called dropped",
+       [](UnmaskRequest& r) {
+         r.alive.erase(std::find(r.alive.begin(), r.alive.end(), 4u));
+         r.dropped.insert(r.dropped.begin(), 4u);
+       },
+       AbortReason::kInconsistentView},
+      {"a dropped participant called alive",
+       [](UnmaskRequest& r) {
+         r.alive.push_back(10);
+         r.dropped.clear();
+       },
+       AbortReason::kInconsistentView},
+      {"no signatures", [](UnmaskRequest& r) { r.signatures.clear(); }, AbortReason::kTooFewSignatures},
+      {"t - 1 signatures", [](UnmaskRequest& r) { r.signatures.resize(5); }, AbortReason::kTooFewSignatures},
+      {"a forged signature", [&](UnmaskRequest& r) { signatureOf(r, 3).signature[0] ^= 1; },
+       AbortReason::kInconsistentView},
+      {"a signature replayed from another session",
+       [&](UnmaskRequest& r) { signatureOf(r, 3).signature = earlier.at(3); }, AbortReason::kInconsistentView},
+      {"a signature of one that is not a contributor",
+       [&](UnmaskRequest& r) {
+         r.signatures.push_back({10, earlier.at(10)});
+       },
+       AbortReason::kInconsistentView},
+      {"another signer's signature",
+       [&](UnmaskRequest& r) { signatureOf(r, 3).signature = signatureOf(r, 4).signature; },
+       AbortReason::kInconsistentView},
+      {"a signer named twice", [](UnmaskRequest& r) { r.signatures[1].signer = r.signatures[0].signer; },
+       AbortReason::kMalformedRequest},
+  };
+  for (const Case& c : cases) {
+    RoundSpec spec = hardenedSpec(10, 0, 6);
+    spec.round = 62;
+    spec.vanishAt = {{10, Stage::kMaskedInput}};
+    spec.tamper.unmaskRequest = [&](std::uint32_t to, UnmaskRequest& request) {
+      if (to == 1) c.alter(request);
+    };
+    const RoundRun run = runRound(spec);
+    ASSERT_EQ(run.clientAborts.count(1), 1u) << c.name << ": " << run.describe();
+    EXPECT_EQ(run.clientAborts.at(1).reason, c.reason) << c.name << ": " << run.clientAborts.at(1).detail;
+    expectExactSum(run, c.name);  // 1 revealed nothing; the 8 others suffice
+  }
+
+  // On the SecAgg+ graph: a neighbour's neighbourhood short of signatures, the others intact.
+  const RoundParameters params(configOf(30, 8, 5, 63));
+  const std::uint32_t owner = params.neighboursOf(1).back();
+  RoundSpec spec = hardenedSpec(30, 8, 5);
+  spec.round = 63;
+  spec.tamper.unmaskRequest = [&](std::uint32_t to, UnmaskRequest& request) {
+    if (to != 1) return;
+    int removed = 0;  // 9 of owner's neighbourhood signed: keep 4
+    request.signatures.erase(std::remove_if(request.signatures.begin(), request.signatures.end(),
+                                            [&](const ContributorSignature& s) {
+                                              return (s.signer == owner || params.areNeighbours(owner, s.signer)) &&
+                                                     ++removed <= 5;
+                                            }),
+                             request.signatures.end());
+  };
+  const RoundRun run = runRound(spec);
+  ASSERT_EQ(run.clientAborts.count(1), 1u) << run.describe();
+  EXPECT_EQ(run.clientAborts.at(1).reason, AbortReason::kTooFewSignatures) << run.clientAborts.at(1).detail;
+  expectExactSum(run, "one neighbourhood short of signatures for 1");
+}
+
+TEST(SecAggHardened, StagesRunInOrderAndClassicCallsStayClassic) {
+  auto params = std::make_shared<const RoundParameters>(hardenedConfigOf(10, 0, 6));
+  const auto identities = allowList(params->participants());
+  Client client(params, identities, 2, identityOf(2).privateKey);
+  EXPECT_THROW(client.consistencyCheck(ConsistencyCheckRequest{}), UsageError);
+  Server server(params, identities);
+  EXPECT_THROW(server.consistencyCheckRequest(2), UsageError);
+  server.receiveConsistencyResponse(2, ConsistencyCheckResponse{});  // wrong stage: recorded, not thrown
+  EXPECT_EQ(server.rejections().back().reason, RejectionReason::kWrongStage);
+
+  // A classic client never reaches ConsistencyCheck.
+  RoundSpec classic;
+  classic.tamper.unmaskRequest = [](std::uint32_t to, UnmaskRequest& request) {
+    if (to == 2) request.signatures.push_back({3, sampleSignature(3)});
+  };
+  const RoundRun run = runRound(classic);
+  ASSERT_EQ(run.clientAborts.count(2), 1u) << run.describe();
+  EXPECT_EQ(run.clientAborts.at(2).reason, AbortReason::kMalformedRequest);
+  expectExactSum(run, "classic round");
+}
+
+// ---- a malicious server ----
+
+// AdvertiseKeys and ShareKeys run through the honest Server (what they carry the clients check
+// themselves); from MaskedInput on the attacker plays the server: it keeps every masked input,
+// may withhold shares, shows each client the contributor set (hardened) or the dropped set
+// (classic) it likes, and signs any contributor set for the colluders, whose keys it holds.
+// Colluders take part up to MaskedInput; the shares they hold count for the attacker.
+struct Attack {
+  std::uint64_t round = 1;
+  std::uint32_t n = 10, k = 0, t = 6;
+  bool hardened = false;
+  std::set<std::uint32_t> colluders;
+  std::function<bool(std::uint32_t recipient, std::uint32_t sender)> withhold;
+  std::function<std::vector<std::uint32_t>(std::uint32_t)> contributorsShownTo;  // hardened
+  std::function<std::vector<std::uint32_t>(std::uint32_t)> droppedShownTo;       // classic
+};
+
+struct AttackRun {
+  std::shared_ptr<const RoundParameters> params;
+  crypto::Sha256Digest session{};
+  std::map<std::uint32_t, KeyAdvertisement> advertisements;
+  std::map<std::uint32_t, std::vector<Ring>> inputs;              // x_i, then the weight
+  std::map<std::uint32_t, std::vector<Ring>> masked;              // y_i, kept by the attacker
+  std::map<std::uint32_t, std::vector<std::uint32_t>> delivered;  // whose shares each client got
+  std::map<std::uint32_t, Abort> aborts;
+  // Revealed by honest clients, by owner.
+  std::map<std::uint32_t, std::vector<crypto::shamir::Share>> selfMaskShares, maskKeyShares;
+
+  std::size_t selfMaskSharesOf(std::uint32_t owner) const {
+    const auto it = selfMaskShares.find(owner);
+    return it == selfMaskShares.end() ? 0 : it->second.size();
+  }
+  std::size_t maskKeySharesOf(std::uint32_t owner) const {
+    const auto it = maskKeyShares.find(owner);
+    return it == maskKeyShares.end() ? 0 : it->second.size();
+  }
+
+  // x_j and its weight, if the revealed shares give b_j and the mask key of every neighbour j masked with.
+  std::optional<std::vector<Ring>> unmaskAlone(std::uint32_t j) const {
+    const std::uint64_t round = params->round();
+    std::vector<Ring> values = masked.at(j);
+    try {
+      const crypto::SecretBytes seed = crypto::shamir::reconstruct(selfMaskShares.at(j));
+      crypto::subtractMask(values, selfMaskSeed(seed, session, round, j));
+      for (std::uint32_t m : delivered.at(j)) {
+        const crypto::SecretBytes key = crypto::shamir::reconstruct(maskKeyShares.at(m));
+        const crypto::SecretBytes pairwise =
+            pairwiseMaskSeed(key, advertisements.at(j).maskingKey, session, round, m, j);
+        if (j < m)
+          crypto::subtractMask(values, pairwise);
+        else
+          crypto::addMask(values, pairwise);
+      }
+    } catch (const std::exception&) {  // too few shares of some secret
+      return std::nullopt;
+    }
+    return values;
+  }
+};
+
+bool contains(const std::vector<std::uint32_t>& sorted, std::uint32_t id) {
+  return std::binary_search(sorted.begin(), sorted.end(), id);
+}
+
+AttackRun runAttack(const Attack& attack) {
+  AttackRun run;
+  SecAggConfig config = configOf(attack.n, attack.k, attack.t, attack.round);
+  config.consistencyCheck = attack.hardened;
+  run.params = std::make_shared<const RoundParameters>(config);
+  const RoundParameters& params = *run.params;
+  const auto identities = allowList(params.participants());
+  Server server(run.params, identities);
+  std::map<std::uint32_t, Client> clients;
+  std::mt19937_64 rng(attack.round);
+  for (std::uint32_t id : params.participants()) {
+    clients.emplace(id, Client(run.params, identities, id, identityOf(id).privateKey));
+    std::vector<Ring> input(params.maskedLength());
+    for (Ring& v : input) v = static_cast<Ring>(rng());
+    run.inputs[id] = input;
+    run.advertisements[id] = clients.at(id).advertiseKeys();
+    server.receiveAdvertisement(id, run.advertisements[id]);
+  }
+  EXPECT_EQ(server.closeStage(), Stage::kShareKeys);
+  for (std::uint32_t id : server.recipients())
+    server.receiveShares(id, clients.at(id).shareKeys(server.shareKeysRequest(id)).value());
+  EXPECT_EQ(server.closeStage(), Stage::kMaskedInput);
+  run.session = server.sessionId();
+
+  for (std::uint32_t id : params.participants()) {
+    MaskedInputRequest request = server.maskedInputRequest(id);
+    if (attack.withhold)
+      request.shares.erase(std::remove_if(request.shares.begin(), request.shares.end(),
+                                          [&](const EncryptedShare& s) { return attack.withhold(id, s.sender); }),
+                           request.shares.end());
+    for (const EncryptedShare& share : request.shares) run.delivered[id].push_back(share.sender);
+    const std::vector<Ring>& input = run.inputs[id];
+    auto masked = clients.at(id).maskInput(request, Span<const Ring>(input.data(), params.dimension()), input.back());
+    EXPECT_TRUE(masked.ok()) << id;
+    if (masked) run.masked[id] = masked.value().masked;
+  }
+
+  // ConsistencyCheck: every distinct contributor set shown, with whoever signed it.
+  std::map<std::uint32_t, std::vector<std::uint32_t>> shown;
+  std::map<std::vector<std::uint32_t>, std::map<std::uint32_t, crypto::Ed25519Signature>> signaturesOn;
+  if (attack.hardened) {
+    for (std::uint32_t id : params.participants()) {
+      shown[id] = attack.contributorsShownTo(id);
+      if (attack.colluders.count(id)) continue;
+      auto response = clients.at(id).consistencyCheck(ConsistencyCheckRequest{shown[id]});
+      if (!response) {
+        run.aborts.emplace(id, response.abort());
+        continue;
+      }
+      signaturesOn[shown[id]][id] = response.value().signature;
+    }
+    for (auto& [contributors, signatures] : signaturesOn)
+      for (std::uint32_t c : attack.colluders)
+        if (contains(contributors, c))
+          signatures[c] = crypto::ed25519Sign(identityOf(c).privateKey,
+                                              consistencyStatement(run.session, params.round(), contributors));
+  }
+
+  for (std::uint32_t id : params.participants()) {
+    if (attack.colluders.count(id) || run.aborts.count(id)) continue;
+    const std::vector<std::uint32_t>& got = run.delivered[id];
+    UnmaskRequest request;
+    if (attack.hardened) {
+      for (std::uint32_t nb : got) (contains(shown[id], nb) ? request.alive : request.dropped).push_back(nb);
+      for (const auto& [signer, signature] : signaturesOn[shown[id]])
+        if (params.withinTwoHops(id, signer)) request.signatures.push_back({signer, signature});
+    } else {
+      request.dropped = attack.droppedShownTo(id);
+      for (std::uint32_t nb : got)
+        if (!contains(request.dropped, nb)) request.alive.push_back(nb);
+    }
+    request.alive.insert(std::lower_bound(request.alive.begin(), request.alive.end(), id), id);
+    auto response = clients.at(id).unmask(request);
+    if (!response) {
+      run.aborts.emplace(id, response.abort());
+      continue;
+    }
+    auto keep = [&](auto& into, const RevealedShare& revealed) {
+      crypto::shamir::Share share;
+      share.x = id;
+      share.threshold = attack.t;
+      share.secretSize = kSecretSize;
+      share.y.assign(revealed.values.begin(), revealed.values.end());
+      into[revealed.owner].push_back(std::move(share));
+    };
+    for (const RevealedShare& s : response.value().selfMaskShares) keep(run.selfMaskShares, s);
+    for (const RevealedShare& s : response.value().maskKeyShares) keep(run.maskKeyShares, s);
+  }
+  return run;
+}
+
+// The classic attack on j: j gets the shares of only t - 1 neighbours (its mask partners), every
+// client is told j is alive, and each partner is told dropped to t of its holders, each client
+// calling as many partners dropped as keeps t of its neighbourhood alive. Empty when the greedy
+// assignment does not reach t for every partner.
+std::map<std::uint32_t, std::vector<std::uint32_t>> isolationViews(const RoundParameters& params, std::uint32_t j,
+                                                                   std::vector<std::uint32_t>& partners) {
+  const std::uint32_t t = params.threshold();
+  const auto& nbs = params.neighboursOf(j);
+  partners.assign(nbs.begin(), nbs.begin() + (t - 1));
+  std::map<std::uint32_t, std::vector<std::uint32_t>> dropped;
+  std::map<std::uint32_t, std::uint32_t> votes, budget;
+  for (std::uint32_t id : params.participants())
+    if (id != j) budget[id] = static_cast<std::uint32_t>(params.neighboursOf(id).size()) + 1 - t;
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (std::uint32_t m : partners) {
+      if (votes[m] >= t) continue;
+      for (std::uint32_t holder : params.neighboursOf(m)) {
+        if (holder == j || budget[holder] == 0 || contains(dropped[holder], m)) continue;
+        auto& list = dropped[holder];
+        list.insert(std::lower_bound(list.begin(), list.end(), m), m);
+        --budget[holder];
+        ++votes[m];
+        progress = true;
+        break;
+      }
+    }
+  }
+  for (std::uint32_t m : partners)
+    if (votes[m] < t) return {};
+  return dropped;
+}
+
+// Why hardened mode exists: without ConsistencyCheck a malicious server unmasks one
+// participant's input with no colluding client, although every client reveals only one kind of
+// share per participant. With it, the same plan (each client shown the contributor set matching
+// the view it was to get) makes the clients refuse.
+TEST(SecAggAttack, SplitViewsUnmaskOneInputWithoutConsistencyCheckButNotWithIt) {
+  for (const auto& [n, k, t] : std::vector<std::array<std::uint32_t, 3>>{{10, 0, 6}, {20, 8, 5}, {30, 8, 5}}) {
+    bool found = false;
+    for (std::uint64_t round = 100; round < 110 && !found; ++round) {
+      const RoundParameters params(configOf(n, k, t, round));
+      const std::uint32_t j = 1 + static_cast<std::uint32_t>(round % n);
+      std::vector<std::uint32_t> partners;
+      const auto dropped = isolationViews(params, j, partners);
+      if (dropped.empty()) continue;
+      found = true;
+      Attack attack;
+      attack.round = round;
+      attack.n = n;
+      attack.k = k;
+      attack.t = t;
+      attack.withhold = [&](std::uint32_t to, std::uint32_t from) { return to == j && !contains(partners, from); };
+      attack.droppedShownTo = [&](std::uint32_t id) {
+        const auto it = dropped.find(id);
+        return it == dropped.end() ? std::vector<std::uint32_t>{} : it->second;
+      };
+      const AttackRun classic = runAttack(attack);
+      EXPECT_TRUE(classic.aborts.empty()) << "n " << n << ": every client revealed";
+      const auto recovered = classic.unmaskAlone(j);
+      ASSERT_TRUE(recovered.has_value()) << "n " << n << ", k " << k;
+      EXPECT_EQ(*recovered, classic.inputs.at(j)) << "the classic mode gives x_j away";
+
+      attack.hardened = true;
+      attack.contributorsShownTo = [&](std::uint32_t id) {
+        std::vector<std::uint32_t> contributors;
+        for (std::uint32_t other : params.participants())
+          if (!contains(attack.droppedShownTo(id), other)) contributors.push_back(other);
+        return contributors;
+      };
+      const AttackRun hardened = runAttack(attack);
+      EXPECT_FALSE(hardened.unmaskAlone(j).has_value()) << "n " << n << ", k " << k;
+      EXPECT_GE(hardened.aborts.size(), n / 2) << "n " << n;
+      // Nor with one set for all that calls j alive and its partners dropped.
+      attack.contributorsShownTo = [&](std::uint32_t) {
+        std::vector<std::uint32_t> contributors;
+        for (std::uint32_t other : params.participants())
+          if (!contains(partners, other)) contributors.push_back(other);
+        return contributors;
+      };
+      EXPECT_FALSE(runAttack(attack).unmaskAlone(j).has_value()) << "n " << n << ", k " << k;
+    }
+    EXPECT_TRUE(found) << "no round gave the classic attack a plan for n " << n;
+  }
+}
+
+// Hardened mode's bound on the complete graph (k + 1 = n): the server shows j's neighbourhood two
+// contributor sets, with j and without it, to split its holders into b_j revealers and s_sk_j
+// revealers, and signs both for c colluders. Below c = 2t - n one side always lacks t signatures
+// and its clients refuse; at c = 2t - n the split works, so the bound is exact.
+TEST(SecAggAttack, HardenedSplitViewsNeedTwoTMinusKPlusOneColluders) {
+  std::mt19937_64 rng(20170304);
+  std::uint64_t round = 200;
+  const std::uint32_t n = 10;
+  for (std::uint32_t t : {6u, 7u, 8u}) {
+    const std::uint32_t bound = 2 * t - n;
+    for (std::uint32_t c = 0; c <= bound; ++c)
+      for (std::uint32_t toldDropped = 0; toldDropped + c + 1 <= n; ++toldDropped) {
+        const std::uint32_t j = 1 + static_cast<std::uint32_t>(rng() % n);
+        std::vector<std::uint32_t> others;
+        for (std::uint32_t id = 1; id <= n; ++id)
+          if (id != j) others.push_back(id);
+        std::shuffle(others.begin(), others.end(), rng);
+        Attack attack;
+        attack.round = ++round;
+        attack.n = n;
+        attack.t = t;
+        attack.hardened = true;
+        attack.colluders.insert(others.begin(), others.begin() + c);
+        const std::set<std::uint32_t> toldWithout(others.begin() + c, others.begin() + c + toldDropped);
+        const std::vector<std::uint32_t> all = idsFromOne(n);
+        std::vector<std::uint32_t> without = all;
+        without.erase(std::find(without.begin(), without.end(), j));
+        attack.contributorsShownTo = [&](std::uint32_t id) { return toldWithout.count(id) ? without : all; };
+        const AttackRun run = runAttack(attack);
+
+        const std::string context = detail::concat("t ", t, ", colluders ", c, ", told j dropped ", toldDropped);
+        const std::size_t selfMask = run.selfMaskSharesOf(j) + c, maskKey = run.maskKeySharesOf(j) + c;
+        const std::size_t signedWith = n - toldDropped, signedWithout = toldDropped + c;
+        if (c < bound) {
+          EXPECT_FALSE(selfMask >= t && maskKey >= t) << context;
+        }
+        for (std::uint32_t id = 1; id <= n; ++id) {
+          if (attack.colluders.count(id)) continue;
+          const bool refused = (toldWithout.count(id) ? signedWithout : signedWith) < t;
+          EXPECT_EQ(run.aborts.count(id), refused ? 1u : 0u) << context << ", client " << id;
+          if (refused && run.aborts.count(id)) {
+            EXPECT_EQ(run.aborts.at(id).reason, AbortReason::kTooFewSignatures) << context;
+          }
+        }
+        if (c == bound && toldDropped == t - c) {
+          EXPECT_TRUE(selfMask >= t && maskKey >= t) << context << ": the bound is exact";
+        }
+      }
+  }
+}
+
+// The same split on the SecAgg+ graph (n = 30, k = 8): t = 5 needs 1 colluder, t = 7 needs 5;
+// with fewer, whichever members of j's neighbourhood and others are told which set, the server
+// never holds t shares of both b_j and s_sk_j.
+TEST(SecAggAttack, HardenedSplitViewsFailOnTheKRegularGraphBelowTheBound) {
+  std::mt19937_64 rng(20200304);
+  std::uint64_t round = 300;
+  const std::uint32_t n = 30, k = 8;
+  for (std::uint32_t t : {5u, 7u}) {
+    const std::uint32_t bound = 2 * t - (k + 1);
+    for (int trial = 0; trial < 16; ++trial) {
+      Attack attack;
+      attack.round = ++round;
+      attack.n = n;
+      attack.k = k;
+      attack.t = t;
+      attack.hardened = true;
+      const RoundParameters params(configOf(n, k, t, attack.round));
+      const std::uint32_t j = 1 + static_cast<std::uint32_t>(rng() % n);
+      std::vector<std::uint32_t> nbs = params.neighboursOf(j);
+      std::shuffle(nbs.begin(), nbs.end(), rng);
+      const std::uint32_t c = static_cast<std::uint32_t>(rng() % bound);
+      attack.colluders.insert(nbs.begin(), nbs.begin() + c);
+      // Each other participant but j is told "without j" with a probability drawn per trial.
+      const double p = std::uniform_real_distribution<double>(0.2, 0.8)(rng);
+      std::set<std::uint32_t> toldWithout;
+      for (std::uint32_t id = 1; id <= n; ++id)
+        if (id != j && std::bernoulli_distribution(p)(rng)) toldWithout.insert(id);
+      const std::vector<std::uint32_t> all = idsFromOne(n);
+      std::vector<std::uint32_t> without = all;
+      without.erase(std::find(without.begin(), without.end(), j));
+      attack.contributorsShownTo = [&](std::uint32_t id) { return toldWithout.count(id) ? without : all; };
+      const AttackRun run = runAttack(attack);
+      const std::size_t selfMask = run.selfMaskSharesOf(j) + c, maskKey = run.maskKeySharesOf(j) + c;
+      EXPECT_FALSE(selfMask >= t && maskKey >= t) << "t " << t << ", colluders " << c << ", trial " << trial;
+    }
+  }
 }
 
 }  // namespace
