@@ -3,7 +3,19 @@
 //
 // A Hub is the coordinator's end: participants connect to it and are told apart by name.
 // A Link is one participant's end: it dials the hub and keeps reconnecting on its own.
-// Implementations live one per folder: inproc/ (simulation and tests), zmq/ (multi-site).
+// Implementations live one per folder: inproc/ (simulation and tests), zmq/ (multi-site),
+// mpi/ (mpirun launches inside a cluster).
+//
+// Besides messages there is one collective, "sum these uint32 vectors to the coordinator"
+// (secure aggregation's masked inputs, which cancel only in the ring mod 2^32). It comes in two
+// realisations, and the round engine uses whichever the hub has:
+//  - streamed (inproc, zmq; reducesInTransport() is false): each participant's vector travels in
+//    a frame and the engine folds it into its running sum as it arrives, under the upload
+//    window, so the coordinator holds O(model size) however many participants there are;
+//  - in the transport (mpi; reducesInTransport() is true): each participant hands its vector to
+//    Link::contribute and says so in a small frame; the hub then sums exactly the vectors of
+//    the contributors it names (MPI_Reduce on MPI_UINT32_T: the masks cancel inside the
+//    reduction tree and the coordinator never holds one participant's vector).
 #pragma once
 
 #include <chrono>
@@ -12,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fedtl::transport {
 
@@ -53,6 +66,27 @@ class Hub {
   virtual bool send(const std::string& peer, SharedFrame frame, Millis timeout) = 0;
   // The next frame from any participant, or nothing after `timeout`.
   virtual std::optional<Incoming> receive(Millis timeout) = 0;
+
+  // Sends one frame to each of `peers` (a round start, an evaluation request); says which were
+  // reached. By default a send to each in turn; MPI uses MPI_Bcast when the peers are all ranks.
+  virtual std::vector<bool> broadcast(const std::vector<std::string>& peers, const SharedFrame& frame,
+                                      Millis timeout) {
+    std::vector<bool> sent;
+    sent.reserve(peers.size());
+    for (const auto& peer : peers) sent.push_back(send(peer, frame, timeout));
+    return sent;
+  }
+
+  // The collective (see the top of this file). With reducesInTransport(): replaces `sum` (its
+  // size is the vectors' length) by the mod-2^32 sum of the vectors that `contributors` handed
+  // to Link::contribute under `key`, everyone else adding zeros. False, with `sum` emptied, when
+  // it cannot (then the attempt fails like any missing stage).
+  virtual bool reducesInTransport() const { return false; }
+  virtual bool reduceSum(std::uint64_t key, const std::vector<std::string>& contributors,
+                         std::vector<std::uint32_t>& sum, Millis timeout) {
+    sum.clear();
+    return false;
+  }
 };
 
 class Link {
@@ -61,6 +95,11 @@ class Link {
   virtual const std::string& name() const = 0;
   virtual bool send(std::string_view frame, Millis timeout) = 0;
   virtual std::optional<Frame> receive(Millis timeout) = 0;
+
+  // This participant's part of the collective (see the top of this file): keeps `values` for
+  // the hub's reduceSum under `key`. Only where reducesInTransport(); false otherwise.
+  virtual bool reducesInTransport() const { return false; }
+  virtual bool contribute(std::uint64_t key, std::vector<std::uint32_t> values, Millis timeout) { return false; }
 };
 
 // Socket options shared by implementations that have them.

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <functional>
 #include <set>
 #include <thread>
@@ -10,6 +11,9 @@
 #include "common/transport/inproc/inproc_transport.h"
 #include "common/error.h"
 #include "common/transport/zmq/zmq_transport.h"
+#include "coordinator/round_engine.h"
+#include "participant/session.h"
+#include "protocols/checkpoint_format.h"
 
 namespace fedtl::transport {
 namespace {
@@ -133,6 +137,115 @@ TEST(ZmqTransport, OversizedFrameDropsOnlyThatConnection) {
 
 TEST(ZmqTransport, BadBindAddressIsAConfigError) {
   EXPECT_THROW(ZmqHub("tcp://256.0.0.1:x"), ConfigError);
+}
+
+// ---- The collective: streamed (frames summed by the engine) or reduced in the transport ----
+
+TEST(TransportCollective, StreamingTransportsDoNotReduce) {
+  InprocHub hub;
+  auto link = hub.connect("a");
+  EXPECT_FALSE(hub.reducesInTransport());
+  EXPECT_FALSE(link->reducesInTransport());
+  EXPECT_FALSE(link->contribute(1, {1, 2}, 100ms));
+  std::vector<std::uint32_t> sum(2, 7);
+  EXPECT_FALSE(hub.reduceSum(1, {"a"}, sum, 100ms));
+  EXPECT_TRUE(sum.empty());
+  EXPECT_FALSE(ZmqHub("tcp://127.0.0.1:0").reducesInTransport());
+}
+
+TEST(TransportCollective, SharedSumAddsExactlyTheNamedContributionsModulo2To32) {
+  InprocHub hub(8, /*reduceInTransport=*/true);
+  auto a = hub.connect("a"), b = hub.connect("b"), c = hub.connect("c");
+  ASSERT_TRUE(a->reducesInTransport());
+  ASSERT_TRUE(a->contribute(5, {0xFFFFFFFFu, 1, 2}, 100ms));
+  ASSERT_TRUE(b->contribute(5, {2, 3, 4}, 100ms));
+  ASSERT_TRUE(c->contribute(5, {100, 100, 100}, 100ms));  // not named: left out
+  std::vector<std::uint32_t> sum(3, 9);
+  ASSERT_TRUE(hub.reduceSum(5, {"a", "b"}, sum, 100ms));
+  EXPECT_EQ(sum, (std::vector<std::uint32_t>{1, 4, 6}));
+  ASSERT_TRUE(hub.reduceSum(6, {"a"}, sum, 100ms));  // another key: nothing contributed under it
+  EXPECT_EQ(sum, (std::vector<std::uint32_t>{0, 0, 0}));
+}
+
+TEST(TransportCollective, DefaultBroadcastSendsToEachAndSaysWhoWasReached) {
+  InprocHub hub;
+  auto a = hub.connect("a"), b = hub.connect("b");
+  const auto sent = hub.broadcast({"a", "nobody", "b"}, share("all"), 100ms);
+  EXPECT_EQ(sent, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(a->receive(1000ms).value_or(Frame()).bytes(), "all");
+  EXPECT_EQ(b->receive(1000ms).value_or(Frame()).bytes(), "all");
+}
+
+// Secure rounds of the real engine and sessions over both realisations of the collective: with
+// the test-only deterministic rounding, the final parameters are equal bit for bit (the ring
+// sum does not depend on where or in what order it is taken).
+class TargetTrainer : public participant::LocalTrainer {
+ public:
+  TargetTrainer(std::vector<float> target, std::uint64_t samples) : target_(std::move(target)), samples_(samples) {}
+  std::uint64_t trainSamples() const override { return samples_; }
+  std::string cachedBackbone() const override { return backbone_; }
+  void setBackbone(const std::string& digest, const std::string&) override { backbone_ = digest; }
+  std::vector<float> batchNormStatistics() override { return {}; }
+  protocols::Update train(const protocols::RoundStart& start) override {
+    protocols::Update u;
+    u.trainSamples = samples_;
+    u.trainLoss = 0.25;
+    for (std::size_t i = 0; i < start.parameters.size(); ++i) u.delta.push_back(target_[i] - start.parameters[i]);
+    return u;
+  }
+  protocols::EvalResult evaluate(const std::vector<float>&) override { return {samples_, 0.5, 0.5}; }
+
+ private:
+  std::vector<float> target_;
+  std::uint64_t samples_;
+  std::string backbone_;
+};
+
+std::pair<std::vector<float>, std::uint64_t> secureRunOver(bool reduceInTransport) {
+  InprocHub hub(64, reduceInTransport);
+  coordinator::EngineOptions options;
+  options.rounds = 2;
+  options.minParticipants = 4;
+  options.joinTimeout = 5000ms;
+  options.stageTimeout = 5000ms;
+  options.secure.enabled = true;
+  options.secure.clip = 1.0;
+  options.uploadWindowBytes = 1;  // streamed: one masked input at a time
+  const std::string checkpoint = protocols::encodeCheckpointFile(protocols::CheckpointHeader{}, "tensors");
+  coordinator::RoundEngine engine(hub, options, {protocols::checkpointDigestHex(checkpoint, "test"), checkpoint},
+                                  {0.0f, 0.0f, 0.0f});
+  std::uint64_t bytesUp = 0;
+  engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) { bytesUp += m.bytesUp; });
+  const std::vector<std::vector<float>> targets = {{0.1f, -0.3f, 0.2f}, {-0.2f, 0.4f, 0.1f}, {0.3f, 0.0f, -0.1f},
+                                                   {0.05f, 0.2f, 0.3f}};
+  std::vector<std::unique_ptr<TargetTrainer>> trainers;
+  std::vector<std::unique_ptr<Link>> links;
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    trainers.push_back(std::make_unique<TargetTrainer>(targets[i], 10 * (i + 1)));
+    links.push_back(hub.connect("p" + std::to_string(i)));
+  }
+  for (std::size_t i = 0; i < targets.size(); ++i)
+    threads.emplace_back([&, i] {
+      participant::SessionOptions o;
+      o.deterministicRoundingSeed = 1000 + i;
+      participant::ParticipantSession session(*links[i], *trainers[i], o);
+      session.run([] { return false; });
+    });
+  engine.run();
+  for (auto& t : threads) t.join();
+  return {engine.parameters(), bytesUp};
+}
+
+TEST(TransportCollective, SecureRoundsGiveTheSameBitsStreamedOrReducedInTheTransport) {
+  const auto [streamed, streamedBytes] = secureRunOver(false);
+  const auto [reduced, reducedBytes] = secureRunOver(true);
+  ASSERT_EQ(streamed.size(), 3u);
+  EXPECT_EQ(std::memcmp(streamed.data(), reduced.data(), streamed.size() * sizeof(float)), 0)
+      << streamed[0] << " " << reduced[0];
+  EXPECT_NEAR(streamed[0], 0.08f, 1e-3f);  // near the weighted mean of the targets
+  // Reduced in the transport, the masked vectors never travel to the coordinator in frames.
+  EXPECT_LT(reducedBytes, streamedBytes);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "common/transport/inproc/inproc_transport.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -46,11 +47,14 @@ class BoundedQueue {
 }  // namespace
 
 struct InprocHub::State {
-  explicit State(std::size_t capacity) : capacity(capacity), inbox(capacity * 4) {}
+  State(std::size_t capacity, bool reduces) : capacity(capacity), reduces(reduces), inbox(capacity * 4) {}
   std::size_t capacity;
+  bool reduces;
   BoundedQueue<Incoming> inbox;
   std::mutex mu;
   std::map<std::string, std::shared_ptr<BoundedQueue<SharedFrame>>> outboxes;  // by participant name
+  // The shared sum's inputs: each participant's latest contribution and its key.
+  std::map<std::string, std::pair<std::uint64_t, std::vector<std::uint32_t>>> contributions;
 };
 
 namespace {
@@ -75,6 +79,13 @@ class InprocLink : public Link {
     if (!shared) return {};
     return Frame(std::move(*shared));
   }
+  bool reducesInTransport() const override { return hub_->reduces; }
+  bool contribute(std::uint64_t key, std::vector<std::uint32_t> values, Millis) override {
+    if (!hub_->reduces || !current()) return false;
+    std::lock_guard lock(hub_->mu);
+    hub_->contributions[name_] = {key, std::move(values)};
+    return true;
+  }
 
  private:
   bool current() {
@@ -89,7 +100,8 @@ class InprocLink : public Link {
 
 }  // namespace
 
-InprocHub::InprocHub(std::size_t queueCapacity) : state_(std::make_shared<State>(queueCapacity)) {}
+InprocHub::InprocHub(std::size_t queueCapacity, bool reduceInTransport)
+    : state_(std::make_shared<State>(queueCapacity, reduceInTransport)) {}
 
 InprocHub::~InprocHub() {
   state_->inbox.close();
@@ -109,6 +121,22 @@ bool InprocHub::send(const std::string& peer, SharedFrame frame, Millis timeout)
 }
 
 std::optional<Incoming> InprocHub::receive(Millis timeout) { return state_->inbox.pop(timeout); }
+
+bool InprocHub::reducesInTransport() const { return state_->reduces; }
+
+bool InprocHub::reduceSum(std::uint64_t key, const std::vector<std::string>& contributors,
+                          std::vector<std::uint32_t>& sum, Millis) {
+  if (!state_->reduces) return Hub::reduceSum(key, contributors, sum, Millis(0));
+  std::fill(sum.begin(), sum.end(), 0u);
+  std::lock_guard lock(state_->mu);
+  for (const auto& name : contributors) {
+    auto it = state_->contributions.find(name);
+    // A named contributor without its vector adds zeros, as an MPI rank would.
+    if (it == state_->contributions.end() || it->second.first != key || it->second.second.size() != sum.size()) continue;
+    for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += it->second.second[i];  // wraps mod 2^32
+  }
+  return true;
+}
 
 std::unique_ptr<Link> InprocHub::connect(const std::string& name) {
   auto q = std::make_shared<BoundedQueue<SharedFrame>>(state_->capacity);
