@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Python PyTorch baseline for fedtl_bench_train loop: the same model, optimiser, batch and
-threads, on Debian's python3-torch (the same LibTorch build).
+threads, on Debian's python3-torch (the same LibTorch build). With --device cuda, the same loop
+on CUDA device 0 with data, permutation and batches on the device, beside
+`fedtl_bench_train loop --device cuda` (launch/gpu-check runs both).
 
-  python3 train_throughput.py [--steps N] [--threads T]
+  python3 train_throughput.py [--steps N] [--threads T] [--device cpu|cuda]
 """
-import argparse, json, time
+import argparse, json, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 
 
@@ -22,10 +24,10 @@ class Net(nn.Module):
 
 
 def run(net, opt, X, Y, steps):
-    n = len(X); perm = torch.randperm(n); at = 0
+    n = len(X); perm = torch.randperm(n, device=X.device); at = 0
     for _ in range(steps):
         if at + 64 > n:
-            perm = torch.randperm(n); at = 0
+            perm = torch.randperm(n, device=X.device); at = 0
         b = perm[at:at + 64]; at += 64
         opt.zero_grad(); F.cross_entropy(net(X[b]), Y[b]).backward(); opt.step()
 
@@ -34,16 +36,26 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--steps', type=int, default=300)
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     a = ap.parse_args()
+    if a.device == 'cuda' and not torch.cuda.is_available():
+        print('train_throughput.py: skipped, this PyTorch sees no CUDA device', file=sys.stderr)
+        sys.exit(77)
     torch.manual_seed(0); torch.set_num_threads(a.threads)
     n = 64 * 50
-    X, Y = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,))
-    net = Net(); net.train()
+    dev = torch.device('cuda:0' if a.device == 'cuda' else 'cpu')
+    X, Y = torch.rand(n, 1, 28, 28, device=dev), torch.randint(0, 10, (n,), device=dev)
+    net = Net().to(dev); net.train()
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    run(net, opt, X, Y, 20)
-    t0 = time.time(); run(net, opt, X, Y, a.steps); dt = time.time() - t0
-    print(json.dumps({'bench': 'loop-python', 'samples_per_second': round(a.steps * 64 / dt, 1), 'steps': a.steps,
-                      'threads': torch.get_num_threads()}))
+    sync = torch.cuda.synchronize if a.device == 'cuda' else (lambda: None)
+    run(net, opt, X, Y, 20); sync()
+    t0 = time.time(); run(net, opt, X, Y, a.steps); sync(); dt = time.time() - t0
+    if a.device == 'cuda':
+        print(json.dumps({'bench': 'loop-python-cuda', 'samples_per_second': round(a.steps * 64 / dt, 1),
+                          'steps': a.steps, 'device': 'cuda:0', 'torch': torch.__version__}))
+    else:
+        print(json.dumps({'bench': 'loop-python', 'samples_per_second': round(a.steps * 64 / dt, 1), 'steps': a.steps,
+                          'threads': torch.get_num_threads()}))
 
 
 if __name__ == '__main__':
