@@ -50,6 +50,20 @@ std::uint64_t weightUnit(std::uint64_t weightScale, std::size_t participants) {
   return weightScale <= perParticipant ? 1 : (weightScale + perParticipant - 1) / perParticipant;
 }
 
+// BatchNorm statistics pooled under SecAgg: running means and variances of the features,
+// clipped to ±c like an update (a variance above it would be clipped, and the participant warns).
+constexpr double kStatisticsClip = 256;
+
+// The finest grid whose sum over n_max participants cannot wrap the ring: the statistics are
+// few, so every bit the ring allows goes to precision.
+unsigned statisticsBits(std::size_t maxParticipants) {
+  unsigned bits = 31;
+  while (bits > 1 && static_cast<long double>(maxParticipants) * (std::ldexp(1.0L, static_cast<int>(bits)) - 1) >=
+                         std::ldexp(1.0L, 32))
+    --bits;
+  return bits;
+}
+
 // The mean training loss from the decoded loss coordinates (after the parameters in `sums`):
 // the fine reading, unless the coarse one exceeds it by more than its own rounding error (some
 // losses ran past the fine scale and were clipped there).
@@ -71,6 +85,7 @@ double secureLoss(const std::vector<float>& sums, double toMean, const protocols
 // The SecAgg session of one attempt: the server state machine, who is asked for what, and
 // the running sum of the masked inputs.
 struct RoundEngine::SecureRound {
+  bool statistics = false;  // sums BatchNorm statistics (round 0) instead of updates
   protocols::SecAggSetup setup;
   std::optional<secagg::Server> server;
   std::map<std::uint32_t, std::string> names;  // SecAgg id (the Welcome id) -> peer
@@ -92,7 +107,12 @@ std::size_t secureMaxParticipants(const EngineOptions& options) {
 
 void checkSecureAggregation(const EngineOptions& options) {
   const SecureAggregationOptions& s = options.secure;
-  if (!s.enabled) return;
+  if (!s.enabled) {
+    FEDTL_ENFORCE(!s.differentialPrivacy, ConfigError,
+                  "differential privacy adds its noise under secure aggregation (each participant a share of it); "
+                  "drop --no-secure-aggregation or the --dp-* options");
+    return;
+  }
   FEDTL_ENFORCE(options.aggregation.streaming(), ConfigError,
                 "robust aggregation needs plaintext updates; use --aggregation mean or --no-secure-aggregation");
   FEDTL_ENFORCE(options.minParticipants >= 2, ConfigError,
@@ -150,6 +170,13 @@ RoundEngine::RoundEngine(transport::Hub& hub, EngineOptions options, Backbone ba
                 "secure aggregation handles at most ", secagg::kMaxDimension - 1, " parameters, the model shares ",
                 params_.size());
   secureMaxParticipants_ = secureMaxParticipants(options_);
+  if (options_.secure.enabled && options_.secure.differentialPrivacy) {
+    dp::DpConfig& dp = *options_.secure.differentialPrivacy;
+    if (dp.minSurvivors == 0) dp.minSurvivors = options_.minParticipants;  // sums of fewer are never unmasked
+    // Refuses noise below one quantum, or a noisy sum that could wrap the ring.
+    dpPlan_ = dp::planDpNoise<Ring>(dp, FixedPointConfig{options_.secure.clip, options_.secure.bits, secureMaxParticipants_},
+                                    params_.size());
+  }
   backboneSignature_ = signatureOf(protocols::backboneStatement(backboneDigest_));
 }
 
@@ -169,6 +196,11 @@ void RoundEngine::resumeFrom(std::int64_t completedRounds, std::vector<float> pa
   server_.restore(std::move(firstMoment), std::move(secondMoment));
   params_ = std::move(parameters);
   nextRound_ = completedRounds + 1;
+  // The checkpoint does not say how many summed each past round: counted at the fewest (n_min),
+  // whose sums carry the least noise, so ε is never understated.
+  if (dpPlan_)
+    accountant_.addRounds(dpPlan_->round(options_.secure.differentialPrivacy->minSurvivors),
+                          static_cast<std::size_t>(completedRounds));
 }
 
 std::size_t RoundEngine::readyParticipants() const {
@@ -179,6 +211,12 @@ bool RoundEngine::sendTo(const std::string& name, const transport::SharedFrame& 
   bool ok = hub_.send(name, frame, kSendTimeout);
   if (ok) bytesDown_ += frame->size();
   return ok;
+}
+
+std::vector<bool> RoundEngine::sendToAll(const std::vector<std::string>& names, const transport::SharedFrame& frame) {
+  auto sent = hub_.broadcast(names, frame, kSendTimeout);
+  bytesDown_ += frame->size() * static_cast<std::uint64_t>(std::count(sent.begin(), sent.end(), true));
+  return sent;
 }
 
 bool RoundEngine::pump(Clock::time_point deadline, const std::function<bool()>& done) {
@@ -232,7 +270,8 @@ void RoundEngine::handle(const transport::Incoming& in) {
       case MessageType::kSecAggMaskedInput: onMaskedInput(in.peer, header, payload, frame.size()); return;
       case MessageType::kSecAggAdvertise:
       case MessageType::kSecAggShareKeysResponse:
-      case MessageType::kSecAggUnmaskResponse: handleSecure(in, header, payload); return;
+      case MessageType::kSecAggUnmaskResponse:
+      case MessageType::kSecAggConsistencyCheckResponse: handleSecure(in, header, payload); return;
       case MessageType::kEvalResult: {
         auto it = awaitingEval_.find(in.peer);
         if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingEval_.end() || !it->second) return;
@@ -352,8 +391,7 @@ void RoundEngine::onHello(const std::string& name, const protocols::Hello& hello
                hello.trainSamples, cached ? ", backbone cached" : "");
 }
 
-bool RoundEngine::runRound(RoundMetrics& m) {
-  // Enough participants, or the join deadline.
+void RoundEngine::awaitParticipants() {
   pump(Clock::now() + options_.joinTimeout, [&] { return readyParticipants() >= options_.minParticipants; });
   // Hellos already waiting count too: a round selects among everyone there, not the first few.
   for (std::size_t i = 0; i < kMaxFramesDrained; ++i) {
@@ -361,6 +399,11 @@ bool RoundEngine::runRound(RoundMetrics& m) {
     if (!in) break;
     handle(*in);
   }
+}
+
+bool RoundEngine::runRound(RoundMetrics& m) {
+  // Enough participants, or the join deadline.
+  awaitParticipants();
   std::vector<std::string> ready;
   for (auto& [name, peer] : peers_)
     if (peer.ready) ready.push_back(name);
@@ -447,7 +490,7 @@ void RoundEngine::evaluateFederated(const std::vector<std::string>& selected, Ro
 }
 
 void RoundEngine::gatherBatchNormStatistics() {
-  pump(Clock::now() + options_.joinTimeout, [&] { return readyParticipants() >= options_.minParticipants; });
+  awaitParticipants();
   awaitingStats_.clear();
   statsSum_.clear();
   statsSamples_ = 0;
@@ -465,6 +508,32 @@ void RoundEngine::gatherBatchNormStatistics() {
   bnStatistics_.resize(statsSum_.size());
   for (std::size_t i = 0; i < statsSum_.size(); ++i) bnStatistics_[i] = static_cast<float>(statsSum_[i] / statsSamples_);
   spdlog::info("pooled BatchNorm statistics of {} participants ({} samples)", statsReplies_, statsSamples_);
+}
+
+void RoundEngine::gatherSecureBatchNormStatistics() {
+  if (options_.batchNormValues == 0) {
+    spdlog::info("secure aggregation: the BatchNorm statistics count is unknown; each participant adapts to its own data");
+    return;
+  }
+  for (int attempt = 0; attempt <= options_.maxRetriesPerRound; ++attempt) {
+    awaitParticipants();
+    std::vector<std::string> ready;
+    for (auto& [name, peer] : peers_)
+      if (peer.ready) ready.push_back(name);
+    RoundMetrics m;  // round 0: the statistics session
+    m.retries = static_cast<std::size_t>(attempt);
+    if (ready.size() >= options_.minParticipants) {
+      std::mt19937_64 rng(options_.seed ^ static_cast<std::uint64_t>(attempt));
+      std::shuffle(ready.begin(), ready.end(), rng);
+      ready.resize(std::min(ready.size(), secureMaxParticipants_));
+      const bool pooled = runSecureStages(m, ready, /*statistics=*/true);
+      secure_.reset();
+      if (pooled) return;
+    }
+  }
+  spdlog::warn("secure aggregation: BatchNorm statistics could not be pooled in {} attempts; each participant adapts to "
+               "its own data",
+               options_.maxRetriesPerRound + 1);
 }
 
 // ---- Secure rounds ----
@@ -492,9 +561,9 @@ bool RoundEngine::runSecureRound(RoundMetrics& m, const std::vector<std::string>
   return true;
 }
 
-bool RoundEngine::runSecureStages(RoundMetrics& m, const std::vector<std::string>& selected) {
+bool RoundEngine::runSecureStages(RoundMetrics& m, const std::vector<std::string>& selected, bool statistics) {
   const auto trainStart = Clock::now();
-  if (!beginSecureRound(m, selected)) return false;
+  if (!beginSecureRound(m, selected, statistics)) return false;
   awaitSecure(trainStart + options_.stageTimeout);  // training, then the advertisement
   m.trainSeconds = std::chrono::duration<double>(Clock::now() - trainStart).count();
   if (!closeSecureStage("advertise-keys")) return false;
@@ -508,6 +577,16 @@ bool RoundEngine::runSecureStages(RoundMetrics& m, const std::vector<std::string
   awaitSecure(Clock::now() + options_.secureStageTimeout);
   if (!closeSecureStage("share-keys") || !collectMaskedInputs(m)) return false;
 
+  if (s.server->stage() == secagg::Stage::kConsistencyCheck) {
+    // Hardened mode: every contributor signs the one contributor set before anyone unmasks.
+    askSecure(MessageType::kSecAggConsistencyCheckResponse, [&](std::uint32_t id) {
+      return protocols::encodeFrame(
+          protocols::SecAggConsistencyCheckRequest{s.setup.session, s.server->consistencyCheckRequest(id)}, round, 0);
+    });
+    awaitSecure(Clock::now() + options_.secureStageTimeout);
+    if (!closeSecureStage("consistency-check")) return false;
+  }
+
   askSecure(MessageType::kSecAggUnmaskResponse, [&](std::uint32_t id) {
     return protocols::encodeFrame(protocols::SecAggUnmaskRequest{s.setup.session, s.server->unmaskRequest(id)}, round,
                                   0);
@@ -516,9 +595,10 @@ bool RoundEngine::runSecureStages(RoundMetrics& m, const std::vector<std::string
   return closeSecureStage("unmask") && applySecureSum(m);
 }
 
-bool RoundEngine::beginSecureRound(RoundMetrics& m, const std::vector<std::string>& selected) {
+bool RoundEngine::beginSecureRound(RoundMetrics& m, const std::vector<std::string>& selected, bool statistics) {
   stageRound_ = m.round;
   auto secure = std::make_unique<SecureRound>();
+  secure->statistics = statistics;
   protocols::SecAggSetup& setup = secure->setup;
   const std::size_t n = selected.size();
   const SecureAggregationOptions& o = options_.secure;
@@ -527,10 +607,10 @@ bool RoundEngine::beginSecureRound(RoundMetrics& m, const std::vector<std::strin
   // Never below the safe threshold (more than half a neighbourhood), never above a neighbourhood.
   setup.threshold = std::clamp(o.threshold, secagg::defaultThreshold(n, setup.neighbours),
                                secagg::neighbourhoodSize(n, setup.neighbours));
-  // The parameters, then the loss; the weight rides after them.
-  setup.dimension = params_.size() + protocols::kSecAggLossCoordinates;
-  setup.clip = o.clip;
-  setup.bits = o.bits;
+  // The parameters (or statistics), then the loss; the weight rides after them.
+  setup.dimension = (statistics ? options_.batchNormValues : params_.size()) + protocols::kSecAggLossCoordinates;
+  setup.clip = statistics ? kStatisticsClip : o.clip;
+  setup.bits = statistics ? statisticsBits(secureMaxParticipants_) : o.bits;
   for (const auto& name : selected) {
     const Peer& peer = peers_.at(name);
     setup.roster.push_back({peer.id, peer.identityKey});
@@ -539,8 +619,17 @@ bool RoundEngine::beginSecureRound(RoundMetrics& m, const std::vector<std::strin
   }
   std::sort(setup.roster.begin(), setup.roster.end(), [](auto& a, auto& b) { return a.id < b.id; });
   setup.weightUnit = weightUnit(setup.weightScale, n);
+  if (dpPlan_ && !statistics) {
+    // Uniform weights: a sample count in the sum would sit outside the privacy guarantee.
+    setup.weightScale = setup.weightUnit = 1;
+    setup.dpL2Clip = options_.secure.differentialPrivacy->l2Clip;
+    setup.dpSigma = dpPlan_->sigmaPerParticipant;
+  }
+
+  setup.consistencyCheck = o.consistencyCheck;
 
   secagg::SecAggConfig config{setup.session, {}, setup.threshold, setup.neighbours, setup.dimension};
+  config.consistencyCheck = setup.consistencyCheck;
   auto identities = std::make_shared<secagg::IdentityTable>();
   for (const auto& member : setup.roster) {
     config.participants.push_back(member.id);
@@ -553,6 +642,15 @@ bool RoundEngine::beginSecureRound(RoundMetrics& m, const std::vector<std::strin
     return false;
   }
   secure_ = std::move(secure);
+  secure_->expecting = MessageType::kSecAggAdvertise;
+  if (statistics) {
+    const std::string signature = signatureOf(protocols::statsRequestStatement(0, setup));
+    const auto frame = transport::share(protocols::encodeFrame(protocols::StatsRequest{setup, signature}, 0, 0));
+    sendToRoster(frame, "stats-request");
+    spdlog::info("pooling BatchNorm statistics under secure aggregation among {} (threshold {}, session {})", n,
+                 setup.threshold, setup.session);
+    return true;
+  }
 
   protocols::TrainConfig train = options_.train;
   train.seed = options_.train.seed + static_cast<std::uint64_t>(m.round);
@@ -561,16 +659,23 @@ bool RoundEngine::beginSecureRound(RoundMetrics& m, const std::vector<std::strin
   const std::string signature = signatureOf(protocols::roundStartStatement(round, train, params_, bnStatistics_, setup));
   const auto frame = transport::share(
       protocols::encodeFrame(protocols::RoundStartRef{train, params_, bnStatistics_, signature, setup}, round, 0));
-  secure_->expecting = MessageType::kSecAggAdvertise;
-  for (const auto& member : setup.roster) {
-    if (sendTo(secure_->names.at(member.id), frame))
-      secure_->pending.insert(member.id);
-    else
-      benchSilent(member.id, "round-start");
-  }
+  sendToRoster(frame, "round-start");
   spdlog::info("round {}: secure aggregation among {} (threshold {}, neighbourhoods of {}, session {})", m.round, n,
                setup.threshold, secure_->server->parameters().neighbourhoodSize(), setup.session);
   return true;
+}
+
+void RoundEngine::sendToRoster(const transport::SharedFrame& frame, const char* stage) {
+  const auto& roster = secure_->setup.roster;
+  std::vector<std::string> names;
+  for (const auto& member : roster) names.push_back(secure_->names.at(member.id));
+  const auto sent = sendToAll(names, frame);  // one broadcast where the transport has it
+  for (std::size_t i = 0; i < roster.size(); ++i) {
+    if (sent[i])
+      secure_->pending.insert(roster[i].id);
+    else
+      benchSilent(roster[i].id, stage);
+  }
 }
 
 void RoundEngine::askSecure(MessageType answer, const std::function<std::string(std::uint32_t)>& request) {
@@ -607,7 +712,8 @@ bool RoundEngine::collectMaskedInputs(RoundMetrics& m) {
   s.expecting = MessageType::kSecAggMaskedInput;
   const auto recipients = s.server->recipients();
   s.queue.assign(recipients.begin(), recipients.end());
-  s.sum.assign(s.server->parameters().maskedLength(), 0);
+  // Streamed, the inputs are summed here as they arrive; a transport that reduces sums them below.
+  if (!hub_.reducesInTransport()) s.sum.assign(s.server->parameters().maskedLength(), 0);
   // Bounded without a stage deadline of its own: each request expires after uploadTimeout.
   const auto rounds = recipients.size() / uploadSlots() + 2;
   pump(Clock::now() + options_.uploadTimeout * static_cast<int>(rounds) + options_.secureStageTimeout,
@@ -619,11 +725,25 @@ bool RoundEngine::collectMaskedInputs(RoundMetrics& m) {
   m.received = s.contributors.size();
   // Unmasking reveals the sum: never for fewer than the minimum, so a retry cannot set two
   // sums of one round side by side that differ by a single participant.
-  const std::size_t needed = std::max<std::size_t>(options_.minParticipants, s.server->parameters().threshold());
+  // Under differential privacy, never fewer than the noise was sized for either.
+  const std::size_t needed = std::max<std::size_t>(
+      {options_.minParticipants, s.server->parameters().threshold(),
+       options_.secure.differentialPrivacy ? options_.secure.differentialPrivacy->minSurvivors : std::size_t{0}});
   if (s.contributors.size() < needed) {
     spdlog::warn("round {}: {} masked inputs arrived, {} needed; not unmasked, retrying with a fresh selection",
                  m.round, s.contributors.size(), needed);
     return false;
+  }
+  if (hub_.reducesInTransport()) {
+    // Exactly the inputs counted here: the hub names the contributors, everyone else adds zeros.
+    std::vector<std::string> names;
+    for (std::uint32_t id : s.contributors) names.push_back(s.names.at(id));
+    s.sum.assign(s.server->parameters().maskedLength(), 0);
+    if (!hub_.reduceSum(s.setup.session, names, s.sum, options_.uploadTimeout + options_.secureStageTimeout)) {
+      spdlog::warn("round {}: the transport's reduction of {} masked inputs failed; retrying with a fresh selection",
+                   m.round, names.size());
+      return false;
+    }
   }
   const secagg::Stage next = s.server->setMaskedSum(std::move(s.sum), {s.contributors.begin(), s.contributors.end()});
   logRejections();
@@ -648,7 +768,8 @@ void RoundEngine::grantMaskedInputs() {
                  s.names.at(it->first));
     it = s.granted.erase(it);
   }
-  const std::size_t slots = uploadSlots();
+  // A reduction in the transport brings no vector to the coordinator: no window to respect.
+  const std::size_t slots = hub_.reducesInTransport() ? s.queue.size() + s.granted.size() : uploadSlots();
   const auto round = static_cast<std::uint64_t>(stageRound_);
   while (!s.queue.empty() && s.granted.size() < slots) {
     const std::uint32_t id = s.queue.front();
@@ -677,9 +798,15 @@ void RoundEngine::onMaskedInput(const std::string& name, const protocols::FrameH
   SecureRound& s = *secure_;
   const std::uint32_t id = peer->second.id;
   s.granted.erase(id);  // its slot is free, whatever the input holds
-  FEDTL_ENFORCE(input.size() == s.sum.size(), DecodeError, "masked input holds ", input.size(),
-                " ring elements, the round needs ", s.sum.size());
-  addPackedRing(s.sum, input.values);
+  if (hub_.reducesInTransport()) {
+    // The vector waits in the transport for its reduction; the frame only says it is there.
+    FEDTL_ENFORCE(input.size() == 0, DecodeError, "masked input carries ", input.size(),
+                  " ring elements; this transport sums them in its reduction and expects none");
+  } else {
+    FEDTL_ENFORCE(input.size() == s.sum.size(), DecodeError, "masked input holds ", input.size(),
+                  " ring elements, the round needs ", s.sum.size());
+    addPackedRing(s.sum, input.values);
+  }
   s.contributors.insert(id);
   bytesUp_ += frameBytes;
 }
@@ -717,6 +844,12 @@ void RoundEngine::handleSecure(const transport::Incoming& in, const protocols::F
       if ((from = secureAnswer(in.peer, header, session))) secure_->server->receiveUnmaskResponse(*from, m.body);
       break;
     }
+    case MessageType::kSecAggConsistencyCheckResponse: {
+      auto m = protocols::decodePayload<protocols::SecAggConsistencyCheckResponse>(header, payload);
+      session = m.session;
+      if ((from = secureAnswer(in.peer, header, session))) secure_->server->receiveConsistencyResponse(*from, m.body);
+      break;
+    }
     default: return;
   }
   if (from)
@@ -732,7 +865,10 @@ bool RoundEngine::applySecureSum(RoundMetrics& m) {
   std::vector<float> mean(result.sum.size());
   try {
     const FixedPointCodec<Ring> codec(FixedPointConfig{setup.clip, setup.bits, secureMaxParticipants_});
-    codec.decodeSum(result.sum, result.contributors.size(), mean);
+    if (setup.differentialPrivacy())
+      dp::decodeNoisySum(codec, Span<const Ring>(result.sum), result.contributors.size(), setup.dpSigma, Span<float>(mean));
+    else
+      codec.decodeSum(result.sum, result.contributors.size(), mean);
   } catch (const Error& e) {
     // Only a participant that masked values off the grid gets here: the round is lost, not the run.
     spdlog::warn("round {}: the secure aggregate does not decode ({}); retrying with a fresh selection", m.round,
@@ -746,7 +882,21 @@ bool RoundEngine::applySecureSum(RoundMetrics& m) {
     return false;
   }
   const double scale = static_cast<double>(setup.weightScale) / weightSum;
-  m.trainLoss = secureLoss(mean, scale, setup, result.contributors.size());
+  if (secure_->statistics) {
+    mean.resize(options_.batchNormValues);
+    bnStatistics_.resize(mean.size());
+    for (std::size_t i = 0; i < mean.size(); ++i) bnStatistics_[i] = static_cast<float>(mean[i] * scale);
+    spdlog::info("pooled BatchNorm statistics of {} participants ({} samples) under secure aggregation",
+                 result.contributors.size(), weightSum);
+    return true;
+  }
+  if (setup.differentialPrivacy()) {
+    accountant_.addRounds(dpPlan_->round(result.contributors.size()));
+    m.epsilon = accountant_.epsilon(options_.secure.differentialPrivacy->delta);
+    m.trainLoss = -1;  // not reported: outside the guarantee
+  } else {
+    m.trainLoss = secureLoss(mean, scale, setup, result.contributors.size());
+  }
   mean.resize(params_.size());
   for (float& v : mean) v = static_cast<float>(v * scale);
   server_.apply(params_, mean);
@@ -777,9 +927,13 @@ void RoundEngine::logRejections() {
 
 void RoundEngine::run() {
   if (options_.federatedBatchNorm && !options_.train.localBatchNorm && bnStatistics_.empty() && nextRound_ == 1) {
-    // Pooling would show the coordinator each participant's statistics in the clear.
-    if (options_.secure.enabled)
-      spdlog::info("secure aggregation: BatchNorm statistics are not pooled; each participant adapts to its own data");
+    // Under secure aggregation the coordinator sees only the pooled statistics, never one
+    // participant's.
+    if (dpPlan_ && options_.batchNormValues > 0)
+      spdlog::info("differential privacy: BatchNorm statistics are not pooled (they would fall outside the guarantee); "
+                   "each participant adapts to its own data");
+    else if (options_.secure.enabled && !dpPlan_)
+      gatherSecureBatchNormStatistics();
     else
       gatherBatchNormStatistics();
   }

@@ -31,6 +31,8 @@
 #include <vector>
 
 #include "common/crypto/ed25519.h"
+#include "common/dp/dp_config.h"
+#include "common/dp/rdp_accountant.h"
 #include "common/transport/transport.h"
 #include "coordinator/aggregation.h"
 #include "protocols/frame.h"
@@ -52,6 +54,16 @@ struct SecureAggregationOptions {
   // n_max, the most participants one round selects: 0 = the identity allow-list's size, or
   // kDefaultSecureMaxParticipants without one.
   std::size_t maxParticipants = 0;
+  // Differential privacy on the secure sum (common/dp/dp_config.h): each participant clips its
+  // update to L2 norm C and adds discrete Gaussian noise sized so that any n_min survivors'
+  // noise sums to σ = z·C; updates are weighted uniformly and losses not reported. Unset: off.
+  // n_min (minSurvivors) 0 means the round minimum.
+  std::optional<dp::DpConfig> differentialPrivacy;
+  // Hardened mode: a ConsistencyCheck stage (each contributor signs the contributor set) so that
+  // a malicious coordinator cannot unmask one participant's input by telling participants
+  // different stories about who dropped (docs/threat-model.md). Costs one round trip and a few
+  // Ed25519 signatures per participant.
+  bool consistencyCheck = true;
 };
 inline constexpr std::size_t kDefaultSecureMaxParticipants = 1024;
 
@@ -72,6 +84,10 @@ struct EngineOptions {
   // Federated AdaBN: before round 1, pool the participants' BatchNorm statistics of their
   // training images (weighted by samples) and have everyone use them (not with FedBN).
   bool federatedBatchNorm = true;
+  // How many BatchNorm statistics the backbone has (0: none, or unknown). Under secure
+  // aggregation the statistics are pooled through a SecAgg session, which needs the length up
+  // front; the plaintext path learns it from the replies.
+  std::size_t batchNormValues = 0;
   bool federatedEvaluation = true;
   protocols::FrameLimits limits;
   // Signs with the coordinator's Ed25519 identity (protocols/signing.h statements); unset, the
@@ -107,6 +123,7 @@ struct RoundMetrics {
   double centralAccuracy = -1;      // on the coordinator's test set, -1 if none
   std::uint64_t bytesDown = 0, bytesUp = 0;
   double trainSeconds = 0, evalSeconds = 0, totalSeconds = 0;
+  double epsilon = -1;              // under differential privacy: ε spent so far (at the configured δ), else -1
 };
 
 // The local learning rate of `round` (1-based) under the options' schedule.
@@ -155,11 +172,18 @@ class RoundEngine {
   void handle(const transport::Incoming& in);
   void onHello(const std::string& name, const protocols::Hello& hello);
   bool sendTo(const std::string& name, const transport::SharedFrame& frame);
+  // One frame to each of `names` through the hub's broadcast; says which were reached.
+  std::vector<bool> sendToAll(const std::vector<std::string>& names, const transport::SharedFrame& frame);
   void onUpdate(const std::string& name, const protocols::FrameHeader& header, std::string_view payload,
                 std::size_t frameBytes);
   void onUploadReady(const std::string& name, const protocols::FrameHeader& header);
   void grantUploads();
   void gatherBatchNormStatistics();
+  // The same under secure aggregation: one SecAgg session (round 0) over the statistics in
+  // place of an update, retried with a fresh selection like a round.
+  void gatherSecureBatchNormStatistics();
+  // Waits (up to the join timeout) for the minimum, then takes in every hello already waiting.
+  void awaitParticipants();
   bool runRound(RoundMetrics& metrics);
   bool runPlaintextRound(RoundMetrics& metrics, const std::vector<std::string>& selected);
   void finishRound(RoundMetrics& metrics, const std::vector<std::string>& evaluators);
@@ -169,9 +193,12 @@ class RoundEngine {
   // Secure aggregation (round_engine.cc, "Secure rounds").
   bool runSecureRound(RoundMetrics& metrics, const std::vector<std::string>& selected);
   // Setup to unmasked sum; false when the attempt failed (the caller drops its state).
-  bool runSecureStages(RoundMetrics& metrics, const std::vector<std::string>& selected);
-  bool beginSecureRound(RoundMetrics& metrics, const std::vector<std::string>& selected);
+  // `statistics`: the session sums BatchNorm statistics (round 0), not the round's updates.
+  bool runSecureStages(RoundMetrics& metrics, const std::vector<std::string>& selected, bool statistics = false);
+  bool beginSecureRound(RoundMetrics& metrics, const std::vector<std::string>& selected, bool statistics);
   // Sends each of the server's recipients its request and awaits `answer` from them.
+  // Sends the attempt's first request to its roster and awaits their advertisements.
+  void sendToRoster(const transport::SharedFrame& frame, const char* stage);
   void askSecure(protocols::MessageType answer, const std::function<std::string(std::uint32_t)>& request);
   void awaitSecure(Clock::time_point deadline);
   // Closes the stage (deadline passed or all answered); false when the attempt is over.
@@ -191,6 +218,8 @@ class RoundEngine {
 
   transport::Hub& hub_;
   EngineOptions options_;
+  std::optional<dp::DpNoisePlan> dpPlan_;  // set under differential privacy
+  dp::RdpAccountant accountant_;           // the revealed noisy sums so far
   std::string signatureOf(const std::vector<std::uint8_t>& statement) const;
 
   std::string backboneDigest_;

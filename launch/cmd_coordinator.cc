@@ -25,35 +25,30 @@
 namespace fedtl::launch {
 namespace {
 
+std::string formatEpsilon(double epsilon, double delta) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3g at δ %.0e", epsilon, delta);
+  return buf;
+}
+
 std::string metricsLine(const coordinator::RoundMetrics& m) {
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "{\"round\": %lld, \"selected\": %zu, \"received\": %zu, \"retries\": %zu, \"train_loss\": %.6f, "
                 "\"federated_accuracy\": %.6f, \"central_accuracy\": %.6f, \"bytes_down\": %llu, \"bytes_up\": %llu, "
-                "\"train_seconds\": %.3f, \"eval_seconds\": %.3f, \"round_seconds\": %.3f, \"secure\": %s}\n",
+                "\"train_seconds\": %.3f, \"eval_seconds\": %.3f, \"round_seconds\": %.3f, \"secure\": %s, "
+                "\"epsilon\": %.6g}\n",
                 static_cast<long long>(m.round), m.selected, m.received, m.retries, m.trainLoss, m.federatedAccuracy,
                 m.centralAccuracy, static_cast<unsigned long long>(m.bytesDown), static_cast<unsigned long long>(m.bytesUp),
-                m.trainSeconds, m.evalSeconds, m.totalSeconds, m.secure ? "true" : "false");
+                m.trainSeconds, m.evalSeconds, m.totalSeconds, m.secure ? "true" : "false", m.epsilon);
   return buf;
 }
 
 }  // namespace
 
-Command addCoordinatorCommand(CLI::App& app) {
-  struct Args {
-    std::string bind = "tcp://*:5555", backbone, scenario, test, strategy = "linear-probe", server = "fedavg",
-                aggregation = "mean", lrSchedule = "cosine", outDir = "runs/coordinator", summary, identity, allow;
-    std::int64_t numClasses = 0, rounds = 5, minParticipants = 2, steps = 100, batchSize = 64;
-    double fraction = 1.0, lr = 0.1, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120, proximalMu = 0,
-           uploadWindowMb = 64, maxMessageMb = 2048;
-    std::uint64_t seed = 0;
-    bool resume = false, insecure = false, fedbn = false, noSecureAggregation = false;
-    std::uint32_t secaggThreshold = 0, secaggNeighbours = 0;
-    double secaggClip = 4.0;
-    unsigned secaggBits = 16;
-  };
-  auto a = std::make_shared<Args>();
-  app.add_option("--bind", a->bind, "address to listen on")->capture_default_str();
+void addCoordinatorOptions(CLI::App& app, CoordinatorArgs& args, bool network) {
+  CoordinatorArgs* a = &args;
+  if (network) app.add_option("--bind", a->bind, "address to listen on")->capture_default_str();
   app.add_option("--backbone", a->backbone, "backbone checkpoint to distribute");
   app.add_option("--scenario", a->scenario, "use this scenario's cached backbone and target test set");
   app.add_option("--test", a->test, "central test data: mnist, fashion-mnist, idx:DIR, images:DIR or scenario:NAME");
@@ -95,6 +90,25 @@ Command addCoordinatorCommand(CLI::App& app) {
   app.add_option("--secagg-bits", a->secaggBits, "secure aggregation: fixed-point bits per value (n_max·2^bits < 2^32)")
       ->capture_default_str()
       ->check(CLI::Range(1, 32));
+  app.add_flag("--no-consistency-check", a->noConsistencyCheck,
+               "secure aggregation without its ConsistencyCheck stage (hardened mode): one round trip less, but "
+               "safe only against an honest-but-curious coordinator; participants then need "
+               "--allow-unhardened-secagg");
+  app.add_option("--dp-noise-multiplier", a->dpNoiseMultiplier,
+                 "differential privacy (needs secure aggregation): noise σ = z·C on each round's sum of updates, "
+                 "shared among the participants (0: off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--dp-l2-clip", a->dpL2Clip, "differential privacy: each update is clipped to this L2 norm C")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--dp-delta", a->dpDelta, "differential privacy: δ of the (ε, δ) reported each round")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--dp-min-survivors", a->dpMinSurvivors,
+                 "differential privacy: the noise suffices once this many updates are summed; fewer are never "
+                 "unmasked (0: --min-participants)")
+      ->capture_default_str();
   app.add_option("--server-optimizer", a->server, "fedavg, fedadam, fedyogi or fedadagrad")->capture_default_str();
   app.add_option("--server-lr", a->serverLr, "server learning rate")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--join-timeout", a->joinTimeout, "seconds to wait for the minimum of participants")
@@ -112,14 +126,29 @@ Command addCoordinatorCommand(CLI::App& app) {
   app.add_option("--seed", a->seed, "seed for selection and initial head")->capture_default_str();
   app.add_option("--out-dir", a->outDir, "metrics.jsonl and the round checkpoint go here")->capture_default_str();
   app.add_flag("--resume", a->resume, "continue from the last completed round in --out-dir");
-  app.add_option("--identity", a->identity, "this coordinator's secret key file (DIR/NAME.key from fedtl keygen)");
-  app.add_option("--allow", a->allow,
-                 "the participants admitted: a folder of their .pub files, one .pub file, or a file listing them");
-  app.add_flag("--insecure", a->insecure, "run without keys: channels unencrypted and unauthenticated (trusted networks only)");
+  if (network) {
+    app.add_option("--identity", a->identity, "this coordinator's secret key file (DIR/NAME.key from fedtl keygen)");
+    app.add_option("--allow", a->allow,
+                   "the participants admitted: a folder of their .pub files, one .pub file, or a file listing them");
+    app.add_flag("--insecure", a->insecure,
+                 "run without keys: channels unencrypted and unauthenticated (trusted networks only)");
+  }
   app.add_option("--summary-json", a->summary, "write final metrics here");
-  return [a] {
-    // Keys first: a missing or exposed key file fails before anything is loaded.
-    auto security = hubSecurity(a->identity, a->allow, a->insecure);
+}
+
+std::string coordinatorBackbonePath(CoordinatorArgs& args) {
+  FEDTL_ENFORCE(args.backbone.empty() != args.scenario.empty(), ConfigError,
+                "give exactly one of --backbone or --scenario");
+  if (args.scenario.empty()) return args.backbone;
+  auto scenario = ml::Scenario::parse(args.scenario);
+  std::string digest;
+  scenarioBackbone(scenario, coordinator::PretrainOptions{}, &digest, nullptr);  // pretrained once, then cached
+  return scenarioBackbonePath(scenario, coordinator::PretrainOptions{});
+}
+
+int runCoordinator(CoordinatorArgs& args, transport::Hub& hub, const std::string& channels) {
+  CoordinatorArgs* a = &args;
+  {
     FEDTL_ENFORCE(a->backbone.empty() != a->scenario.empty(), ConfigError, "give exactly one of --backbone or --scenario");
     auto strategy = participant::Strategy::parse(a->strategy);
     FEDTL_ENFORCE(strategy.usesPretrainedWeights(), ConfigError, "federated transfer needs a pretrained strategy, not scratch");
@@ -132,6 +161,9 @@ Command addCoordinatorCommand(CLI::App& app) {
     options.secure.neighbours = a->secaggNeighbours;
     options.secure.clip = a->secaggClip;
     options.secure.bits = a->secaggBits;
+    options.secure.consistencyCheck = !a->noConsistencyCheck;
+    if (a->dpNoiseMultiplier > 0)
+      options.secure.differentialPrivacy = dp::DpConfig{a->dpL2Clip, a->dpNoiseMultiplier, a->dpMinSurvivors, a->dpDelta};
     // The Ed25519 halves of the allow-list: a hello must carry the listed key of its name, and
     // the SecAgg advertisements are checked against them.
     if (!a->allow.empty())
@@ -140,15 +172,9 @@ Command addCoordinatorCommand(CLI::App& app) {
     coordinator::checkSecureAggregation(options);  // refuse a misconfiguration before loading anything
 
     // The backbone: its model (for initial parameters and central evaluation) and file bytes.
-    std::string backbonePath = a->backbone;
+    const std::string backbonePath = coordinatorBackbonePath(*a);
     ml::TrainTestSets central;
-    if (!a->scenario.empty()) {
-      auto scenario = ml::Scenario::parse(a->scenario);
-      std::string digest;
-      scenarioBackbone(scenario, coordinator::PretrainOptions{}, &digest, nullptr);
-      backbonePath = scenarioBackbonePath(scenario, coordinator::PretrainOptions{});
-      if (a->test.empty()) a->test = "scenario:" + a->scenario;
-    }
+    if (!a->scenario.empty() && a->test.empty()) a->test = "scenario:" + a->scenario;
     auto loaded = ml::loadCheckpoint(backbonePath);
     auto bytes = readFile(backbonePath, std::size_t{8} << 30);
     const std::string backboneDigest = loaded.digestHex;
@@ -169,6 +195,7 @@ Command addCoordinatorCommand(CLI::App& app) {
     options.train.learningRate = a->lr;
     options.train.proximalMu = a->proximalMu;
     options.train.localBatchNorm = a->fedbn;
+    options.batchNormValues = ml::batchNormStatistics(*loaded.model->backbone).size();
     options.train.seed = a->seed;
     options.server.kind = coordinator::ServerOptimizerOptions::parseKind(a->server);
     options.server.learningRate = a->serverLr;
@@ -186,14 +213,6 @@ Command addCoordinatorCommand(CLI::App& app) {
     options.limits.maxParameters =
         std::min<std::uint64_t>(options.limits.maxParameters, static_cast<std::uint64_t>(a->maxMessageMb * (1 << 20)));
 
-    transport::LinkOptions link;
-    link.maxMessageBytes = static_cast<std::int64_t>(a->maxMessageMb * (1 << 20));
-    auto hubOwner = security ? std::make_unique<transport::ZmqHub>(a->bind, link, *security)
-                             : std::make_unique<transport::ZmqHub>(a->bind, link);
-    auto& hub = *hubOwner;
-    const std::string channels =
-        security ? "CURVE, " + std::to_string(security->allowed.size()) + " participant keys allowed" : "INSECURE";
-    security.reset();  // the secret key now lives in libzmq only
     const std::size_t parameterCount = initial.size();
     coordinator::RoundEngine engine(hub, options, std::move(backbone), std::move(initial));
 
@@ -243,10 +262,11 @@ Command addCoordinatorCommand(CLI::App& app) {
       std::ofstream(metricsPath, std::ios::app) << metricsLine(m);
       std::fprintf(stderr,
                    "round %lld/%lld: %zu/%zu updates (%s), loss %.4f, federated accuracy %.2f%%, central accuracy "
-                   "%.2f%%, %.2f MB down, %.2f MB up, %.1f s%s\n",
+                   "%.2f%%, %.2f MB down, %.2f MB up, %.1f s%s%s\n",
                    static_cast<long long>(m.round), static_cast<long long>(a->rounds), m.received, m.selected,
                    m.secure ? "secure aggregation" : "plaintext", m.trainLoss,
                    100 * m.federatedAccuracy, 100 * m.centralAccuracy, m.bytesDown / 1e6, m.bytesUp / 1e6, m.totalSeconds,
+                   m.epsilon >= 0 ? (", ε " + formatEpsilon(m.epsilon, a->dpDelta)).c_str() : "",
                    a->insecure ? "  [insecure: channels are not encrypted]" : "");
       last = m;
     });
@@ -269,6 +289,23 @@ Command addCoordinatorCommand(CLI::App& app) {
       s.write(a->summary);
     }
     return 0;
+  }
+}
+
+Command addCoordinatorCommand(CLI::App& app) {
+  auto a = std::make_shared<CoordinatorArgs>();
+  addCoordinatorOptions(app, *a, /*network=*/true);
+  return [a] {
+    // Keys first: a missing or exposed key file fails before anything is loaded.
+    auto security = hubSecurity(a->identity, a->allow, a->insecure);
+    transport::LinkOptions link;
+    link.maxMessageBytes = static_cast<std::int64_t>(a->maxMessageMb * (1 << 20));
+    auto hub = security ? std::make_unique<transport::ZmqHub>(a->bind, link, *security)
+                        : std::make_unique<transport::ZmqHub>(a->bind, link);
+    const std::string channels =
+        security ? "CURVE, " + std::to_string(security->allowed.size()) + " participant keys allowed" : "INSECURE";
+    security.reset();  // the secret key now lives in libzmq only
+    return runCoordinator(*a, *hub, channels);
   };
 }
 

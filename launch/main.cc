@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   add(fedtl::launch::addTableCommand, "table", "the transfer table: every scenario and strategy, measured");
   add(fedtl::launch::addCoordinatorCommand, "coordinator", "run federated rounds for participant daemons (ZeroMQ)");
   add(fedtl::launch::addParticipantCommand, "participant", "a participant daemon: train locally, send updates");
+  add(fedtl::launch::addMpiCommand, "mpi",
+      "a whole federated job under mpirun: rank 0 coordinates, the other ranks are participants (or --inproc N)");
   add(fedtl::launch::addKeygenCommand, "keygen", "create an identity: NAME.key (secret) and NAME.pub (public)");
 
   try {

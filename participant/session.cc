@@ -10,6 +10,8 @@
 #include "common/crypto/mask_prg.h"
 #include "common/crypto/random.h"
 #include "common/crypto/sha256.h"
+#include "common/dp/clip.h"
+#include "common/dp/discrete_gaussian.h"
 #include "common/error.h"
 #include "common/fixed_point.h"
 #include "protocols/checkpoint_format.h"
@@ -57,16 +59,37 @@ namespace {
 // weighted value, for the log (how close the update comes to the clip).
 float encodeUpdate(const protocols::Update& update, const protocols::SecAggSetup& setup,
                   const FixedPointCodec<Ring>& codec, std::uint64_t round, const std::string& name,
-                  std::vector<Ring>& encoded, Ring& weight) {
-  if (update.trainSamples > setup.weightScale)
+                  const std::optional<std::uint64_t>& deterministicRoundingSeed, std::vector<Ring>& encoded,
+                  Ring& weight) {
+  if (update.trainSamples > setup.weightScale && !setup.differentialPrivacy())
     spdlog::warn("{}: round {}: {} training samples, more than the round's weight scale {}; weighted as {}", name,
                  round, update.trainSamples, setup.weightScale, setup.weightScale);
   const std::uint64_t units = std::min(update.trainSamples, setup.weightScale) / setup.weightUnit;
-  const double factor = static_cast<double>(units * setup.weightUnit) / static_cast<double>(setup.weightScale);
+  double factor = static_cast<double>(units * setup.weightUnit) / static_cast<double>(setup.weightScale);
   weight = static_cast<Ring>(units);  // at most W/u, which the coordinator keeps below 2^32 / n
   const std::size_t count = update.delta.size();
+  if (setup.differentialPrivacy()) {
+    // L2 clipping bounds what one participant can move the sum by, which the noise is sized
+    // for; the margin covers the rounding of the scaled values to float.
+    const double norm = dp::l2Norm(Span<const float>(update.delta.data(), count));
+    if (norm > setup.dpL2Clip) {
+      factor *= setup.dpL2Clip / norm * (1 - 1e-6);
+      spdlog::info("{}: round {}: update L2 norm {:.4g} clipped to {:.4g} (differential privacy)", name, round, norm,
+                   setup.dpL2Clip);
+    }
+  }
   encoded.resize(count + protocols::kSecAggLossCoordinates);
-  crypto::MaskPrg rounding(crypto::randomSecret(crypto::MaskPrg::kSeedSize));
+  crypto::MaskPrg rounding = [&] {
+    if (!deterministicRoundingSeed) return crypto::MaskPrg(crypto::randomSecret(crypto::MaskPrg::kSeedSize));
+    // Test only (SessionOptions::deterministicRoundingSeed): the same seed and round round alike.
+    crypto::Sha256 hash;
+    const std::string tag = "fedtl test-only deterministic rounding";
+    hash.update(tag.data(), tag.size());
+    hash.update(&*deterministicRoundingSeed, sizeof *deterministicRoundingSeed);
+    hash.update(&round, sizeof round);
+    const auto seed = hash.finish();
+    return crypto::MaskPrg(seed);
+  }();
   std::vector<float> chunk(std::min(count, kEncodeChunk));
   std::size_t clipped = 0;
   float largest = 0;
@@ -82,9 +105,16 @@ float encodeUpdate(const protocols::Update& update, const protocols::SecAggSetup
   float losses[protocols::kSecAggLossCoordinates];
   for (std::size_t i = 0; i < protocols::kSecAggLossCoordinates; ++i) {
     const double scale = protocols::kSecAggLossScales[i];
-    losses[i] = static_cast<float>(factor * std::clamp(update.trainLoss, 0.0, scale) / scale * setup.clip);
+    // Under differential privacy the loss stays home: it would sit outside the guarantee.
+    const double loss = setup.differentialPrivacy() ? 0.0 : std::clamp(update.trainLoss, 0.0, scale);
+    losses[i] = static_cast<float>(factor * loss / scale * setup.clip);
   }
   codec.encode(losses, Span<Ring>(encoded.data() + count, protocols::kSecAggLossCoordinates), rounding);
+  if (setup.differentialPrivacy()) {
+    // This participant's share of the noise, from a fresh secret seed whatever the rounding's.
+    crypto::MaskPrg noise(crypto::randomSecret(crypto::MaskPrg::kSeedSize));
+    dp::addDiscreteGaussian(Span<Ring>(encoded.data(), count), setup.dpSigma, noise);
+  }
   if (clipped > 0)
     spdlog::warn("{}: round {}: {} of {} weighted update values exceed the secure aggregation clip ±{} and are "
                  "clipped (raise --secagg-clip on the coordinator)",
@@ -190,6 +220,7 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
     case MessageType::kRoundStart: onRoundStart(header, payload, report); return;
     case MessageType::kSecAggShareKeysRequest: onShareKeysRequest(header, payload); return;
     case MessageType::kSecAggMaskedInputRequest: onMaskedInputRequest(header, payload); return;
+    case MessageType::kSecAggConsistencyCheckRequest: onConsistencyCheckRequest(header, payload); return;
     case MessageType::kSecAggUnmaskRequest: onUnmaskRequest(header, payload); return;
     case MessageType::kUploadGrant: {
       protocols::decodePayload<protocols::UploadGrant>(header, payload);
@@ -212,9 +243,22 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
     }
     case MessageType::kStatsRequest: {
       FEDTL_ENFORCE(haveBackbone_, protocols::DecodeError, "statistics request before a backbone");
-      protocols::decodePayload<protocols::StatsRequest>(header, payload);
-      protocols::Stats stats{trainer_.trainSamples(), trainer_.batchNormStatistics()};
-      link_.send(protocols::encodeFrame(stats, header.round, id_), options_.sendTimeout);
+      auto request = protocols::decodePayload<protocols::StatsRequest>(header, payload);
+      if (!request.secure.enabled()) {
+        protocols::Stats stats{trainer_.trainSamples(), trainer_.batchNormStatistics()};
+        link_.send(protocols::encodeFrame(stats, header.round, id_), options_.sendTimeout);
+        return;
+      }
+      checkSigned(protocols::statsRequestStatement(header.round, request.secure), request.signature,
+                  "the statistics request");
+      secure_.reset();
+      // The statistics take the place of an update (weighted by the training samples, no loss).
+      protocols::Update statistics;
+      startSecureAttempt(header.round, request.secure, [&]() -> const protocols::Update& {
+        statistics.trainSamples = trainer_.trainSamples();
+        statistics.delta = trainer_.batchNormStatistics();
+        return statistics;
+      });
       return;
     }
     case MessageType::kBye: {
@@ -244,7 +288,11 @@ void ParticipantSession::onRoundStart(const protocols::FrameHeader& header, std:
   checkSigned(protocols::roundStartStatement(header.round, start.config, start.parameters, start.batchNormStatistics,
                                              start.secure),
               start.signature, "the round start");
-  if (start.secure.enabled()) return startSecureAttempt(header.round, start, report);
+  if (start.secure.enabled()) {
+    protocols::validate(start.secure, start.parameters.size());  // before training, not after
+    return startSecureAttempt(header.round, start.secure,
+                              [&]() -> const protocols::Update& { return trainOnce(header.round, start, report); });
+  }
   auto update = trainer_.train(start);
   lastRound_ = header.round;
   lastStartDigest_ = startDigest;
@@ -268,13 +316,16 @@ const protocols::Update& ParticipantSession::trainOnce(std::uint64_t round, cons
   return trained_;
 }
 
-void ParticipantSession::startSecureAttempt(std::uint64_t round, const protocols::RoundStart& start,
-                                            SessionReport& report) {
-  const protocols::SecAggSetup& setup = start.secure;
-  protocols::validate(setup, start.parameters.size());
+void ParticipantSession::startSecureAttempt(std::uint64_t round, const protocols::SecAggSetup& setup,
+                                            const std::function<const protocols::Update&()>& produce) {
   FEDTL_ENFORCE(setup.session / protocols::kSecAggAttemptsPerRound == round, protocols::DecodeError,
                 "secure aggregation session ", setup.session, " does not belong to round ", round);
+  FEDTL_ENFORCE(setup.consistencyCheck || !options_.requireConsistencyCheck, protocols::DecodeError,
+                "the coordinator runs secure aggregation without the ConsistencyCheck stage (hardened mode), which "
+                "would let it unmask this participant's update; refused (start the participant with "
+                "--allow-unhardened-secagg to accept)");
   secagg::SecAggConfig config{setup.session, {}, setup.threshold, setup.neighbours, setup.dimension};
+  config.consistencyCheck = setup.consistencyCheck;
   auto identities = std::make_shared<secagg::IdentityTable>();
   for (const protocols::SecAggMember& member : setup.roster) {
     config.participants.push_back(member.id);
@@ -289,11 +340,13 @@ void ParticipantSession::startSecureAttempt(std::uint64_t round, const protocols
   auto params = std::make_shared<const secagg::RoundParameters>(std::move(config));
   const FixedPointCodec<Ring> codec(FixedPointConfig{setup.clip, setup.bits, setup.roster.size()});
 
-  const protocols::Update& update = trainOnce(round, start, report);
+  const protocols::Update& update = produce();
+  protocols::validate(setup, update.delta.size());
   auto attempt = std::make_unique<SecureAttempt>();
   attempt->round = round;
   attempt->session = setup.session;
-  const float largest = encodeUpdate(update, setup, codec, round, link_.name(), attempt->encoded, attempt->weight);
+  const float largest = encodeUpdate(update, setup, codec, round, link_.name(), options_.deterministicRoundingSeed,
+                                     attempt->encoded, attempt->weight);
   attempt->client.emplace(params, std::move(identities), id_, identity_.privateKey);
   // The advertisement doubles as "training done".
   protocols::SecAggAdvertise advertise{setup.session, attempt->client->advertiseKeys()};
@@ -334,9 +387,27 @@ void ParticipantSession::onMaskedInputRequest(const protocols::FrameHeader& head
   auto outcome = secure_->client->maskInput(request->body, secure_->encoded, secure_->weight);
   secure_->encoded = {};  // masked or aborted: the plain encoding is not needed again
   if (!outcome) return dropSecureAttempt(describe(outcome.abort()));
-  std::string frame = protocols::encodeFrame(
-      protocols::SecAggMaskedInput{secure_->session, std::move(outcome).value()}, secure_->round, id_);
+  secagg::MaskedInput input = std::move(outcome).value();
+  if (link_.reducesInTransport()) {
+    // The transport sums the vector in its reduction (MPI_Reduce); the frame only says it is there.
+    if (!link_.contribute(secure_->session, std::move(input.masked), options_.sendTimeout))
+      return dropSecureAttempt("the transport did not take the masked input");
+    input.masked = {};
+  }
+  std::string frame =
+      protocols::encodeFrame(protocols::SecAggMaskedInput{secure_->session, std::move(input)}, secure_->round, id_);
   sendSecure(frame);
+}
+
+void ParticipantSession::onConsistencyCheckRequest(const protocols::FrameHeader& header, std::string_view payload) {
+  auto request = secureRequest<protocols::SecAggConsistencyCheckRequest>(header, payload);
+  if (!request) return;
+  if (secure_->client->stage() != secagg::Stage::kConsistencyCheck)
+    return dropSecureAttempt("consistency-check request out of order");
+  auto outcome = secure_->client->consistencyCheck(request->body);
+  if (!outcome) return dropSecureAttempt(describe(outcome.abort()));
+  protocols::SecAggConsistencyCheckResponse response{secure_->session, std::move(outcome).value()};
+  sendSecure(protocols::encodeFrame(response, secure_->round, id_));
 }
 
 void ParticipantSession::onUnmaskRequest(const protocols::FrameHeader& header, std::string_view payload) {

@@ -53,6 +53,13 @@ struct SessionOptions {
   // This participant's Ed25519 identity (the raw 32-byte seed of --identity): it signs the
   // SecAgg key advertisements. Unset, the session makes an ephemeral pair when it is created.
   std::shared_ptr<const crypto::SecretBytes> identityKey;
+  // TEST ONLY, never in production: SecAgg's stochastic rounding draws from a seed derived from
+  // this value and the round instead of a fresh secure one, so runs over different transports
+  // can be compared bit for bit. Predictable rounding leaks information about the update.
+  std::optional<std::uint64_t> deterministicRoundingSeed;
+  // Take part in secure aggregation only in hardened mode (with the ConsistencyCheck stage):
+  // otherwise a malicious coordinator can unmask this participant's update on its own.
+  bool requireConsistencyCheck = true;
 };
 
 struct SessionReport {
@@ -81,12 +88,16 @@ class ParticipantSession {
   void onRoundStart(const protocols::FrameHeader& header, std::string_view payload, SessionReport& report);
   // Trains, or reuses the update trained for the same round and inputs (a retried attempt).
   const protocols::Update& trainOnce(std::uint64_t round, const protocols::RoundStart& start, SessionReport& report);
-  void startSecureAttempt(std::uint64_t round, const protocols::RoundStart& start, SessionReport& report);
+  // Joins the SecAgg session `setup` describes with the update `produce` gives (trained once
+  // per round start, or the BatchNorm statistics of a secure statistics request).
+  void startSecureAttempt(std::uint64_t round, const protocols::SecAggSetup& setup,
+                          const std::function<const protocols::Update&()>& produce);
   // The SecAgg request of the frame, to answer; nothing when it is for no attempt in progress.
   template <class Request>
   std::optional<Request> secureRequest(const protocols::FrameHeader& header, std::string_view payload);
   void onShareKeysRequest(const protocols::FrameHeader& header, std::string_view payload);
   void onMaskedInputRequest(const protocols::FrameHeader& header, std::string_view payload);
+  void onConsistencyCheckRequest(const protocols::FrameHeader& header, std::string_view payload);
   void onUnmaskRequest(const protocols::FrameHeader& header, std::string_view payload);
   void sendSecure(const std::string& frame);
   void dropSecureAttempt(const std::string& why);

@@ -44,6 +44,8 @@ const char* messageTypeName(MessageType type) {
     case MessageType::kSecAggMaskedInput: return "secagg-masked-input";
     case MessageType::kSecAggUnmaskRequest: return "secagg-unmask-request";
     case MessageType::kSecAggUnmaskResponse: return "secagg-unmask-response";
+    case MessageType::kSecAggConsistencyCheckRequest: return "secagg-consistency-check-request";
+    case MessageType::kSecAggConsistencyCheckResponse: return "secagg-consistency-check-response";
   }
   return "unknown";
 }
@@ -55,7 +57,9 @@ std::uint64_t FrameLimits::limitFor(MessageType type) const {
     case MessageType::kUpdate:
     case MessageType::kEvalRequest:
     case MessageType::kSecAggMaskedInput:
-    case MessageType::kSecAggShareKeysRequest: return maxParameters;  // its roster grows with the selection
+    case MessageType::kStatsRequest:
+    case MessageType::kSecAggConsistencyCheckRequest:
+    case MessageType::kSecAggShareKeysRequest: return maxParameters;  // their rosters grow with the selection
     case MessageType::kSecAggShareKeysResponse:
     case MessageType::kSecAggMaskedInputRequest:
     case MessageType::kSecAggUnmaskRequest:

@@ -44,8 +44,10 @@ enum class MessageType : std::uint16_t {
   kSecAggMaskedInput = 18,         // participant -> coordinator: the masked update
   kSecAggUnmaskRequest = 19,       // coordinator -> participant: which neighbours contributed
   kSecAggUnmaskResponse = 20,      // participant -> coordinator: the shares that remove the masks
+  kSecAggConsistencyCheckRequest = 21,   // coordinator -> participant: who contributed (hardened mode)
+  kSecAggConsistencyCheckResponse = 22,  // participant -> coordinator: its signature over that set
 };
-inline constexpr MessageType kLastMessageType = MessageType::kSecAggUnmaskResponse;
+inline constexpr MessageType kLastMessageType = MessageType::kSecAggConsistencyCheckResponse;
 
 const char* messageTypeName(MessageType type);
 
@@ -62,16 +64,18 @@ inline constexpr std::uint64_t kMaxSecAggNeighbourhood = 4096;
 
 // Payload bound of the SecAgg messages that grow with the neighbourhood m (share-keys
 // responses, masked-input and unmask requests, unmask responses): 8 bytes of session, then at
-// most m - 1 sealed shares of 104 bytes with their 8-byte length prefix, or about 92 bytes per
-// member in the unmask response. 32 + 104·m covers each (tests/unit/frame_test.cc checks it).
-constexpr std::uint64_t secAggNeighbourhoodBound(std::uint64_t neighbourhood) { return 32 + 104 * neighbourhood; }
+// most m - 1 sealed shares of 104 bytes with their 8-byte length prefix, about 92 bytes per
+// member in the unmask response, or a hardened unmask request's alive and dropped lists with up
+// to 2m - 1 signatures of 68 bytes (secagg::unmaskRequestSizeBound). 32 + 144·m covers each
+// (tests/unit/frame_test.cc checks it).
+constexpr std::uint64_t secAggNeighbourhoodBound(std::uint64_t neighbourhood) { return 32 + 144 * neighbourhood; }
 
 // Per-deployment bounds on payload sizes; a frame above its type's bound is refused unread.
 struct FrameLimits {
   std::uint64_t maxControl = 64 << 10;            // hello, welcome, heartbeat, bye, eval, key advertisement
   std::uint64_t maxParameters = std::uint64_t{1} << 30;  // round start, update, masked input, share-keys request: 1 GiB
   std::uint64_t maxBackbone = std::uint64_t{4} << 30;    // checkpoint bytes
-  std::uint64_t maxSecAgg = secAggNeighbourhoodBound(kMaxSecAggNeighbourhood);  // about 416 KiB
+  std::uint64_t maxSecAgg = secAggNeighbourhoodBound(kMaxSecAggNeighbourhood);  // about 576 KiB
 
   std::uint64_t limitFor(MessageType type) const;
 };

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/dp/discrete_gaussian.h"
+
 namespace fedtl::protocols {
 namespace {
 
@@ -62,6 +64,10 @@ void validate(const SecAggSetup& m, std::size_t parameters) {
   FEDTL_ENFORCE(m.bits >= 1 && m.bits <= 32, DecodeError, "secure aggregation bits out of range: ", m.bits);
   FEDTL_ENFORCE(m.weightScale >= 1 && m.weightUnit >= 1 && m.weightUnit <= m.weightScale, DecodeError,
                 "secure aggregation weight scale ", m.weightScale, " and unit ", m.weightUnit, " are inconsistent");
+  FEDTL_ENFORCE(m.dpSigma == 0 || (std::isfinite(m.dpSigma) && m.dpSigma >= 1 && m.dpSigma <= dp::kMaxDiscreteGaussianSigma &&
+                                   std::isfinite(m.dpL2Clip) && m.dpL2Clip > 0),
+                DecodeError, "differential privacy parameters out of range: L2 clip ", m.dpL2Clip, ", noise σ ",
+                m.dpSigma);
 }
 
 void validate(const Welcome& m) {

@@ -106,12 +106,22 @@ struct SecAggSetup {
   std::uint32_t bits = 0;            // q: each value becomes an integer in [0, 2^q - 1]
   std::uint64_t weightScale = 0;     // W: the largest sample count in the selection
   std::uint64_t weightUnit = 1;      // u: weights are counted in units of u samples, so Σ w'/u < 2^32
+  // Differential privacy (common/dp/dp_config.h), off when dpSigma is 0: each participant clips
+  // Δ to L2 norm dpL2Clip, adds N_Z(0, dpSigma²) to every encoded parameter, weighs uniformly
+  // (W = u = 1) and reports no loss.
+  double dpL2Clip = 0;  // C, float units
+  double dpSigma = 0;   // σ_local, quantisation levels
+  // Hardened mode: a ConsistencyCheck stage between MaskedInput and Unmask, so a malicious
+  // coordinator cannot show participants different contributor sets (protocols/secagg/client.h).
+  bool consistencyCheck = false;
 
   bool enabled() const { return !roster.empty(); }
+  bool differentialPrivacy() const { return dpSigma > 0; }
 
   template <class A>
   void serialize(A& ar) {
-    ar(session, roster, threshold, neighbours, dimension, clip, bits, weightScale, weightUnit);
+    ar(session, roster, threshold, neighbours, dimension, clip, bits, weightScale, weightUnit, dpL2Clip, dpSigma,
+       consistencyCheck);
   }
 };
 
@@ -206,10 +216,18 @@ struct EvalRequestRef {
 
 // Federated AdaBN, once before the first round: each participant's BatchNorm statistics on its
 // training images (ml::batchNormStatistics form), pooled by the coordinator weighted by samples.
+// Asks for the BatchNorm statistics of the participant's training images (federated AdaBN).
+// With a SecAgg setup the statistics are not sent but summed securely like an update (the
+// vector in place of Δ, no loss): the coordinator learns only their sample-weighted mean.
 struct StatsRequest {
   static constexpr MessageType kType = MessageType::kStatsRequest;
+  SecAggSetup secure{};   // empty: reply with Stats in the clear
+  std::string signature;  // Ed25519 signature of statsRequestStatement, or empty
+
   template <class A>
-  void serialize(A&) {}
+  void serialize(A& ar) {
+    ar(secure, signature);
+  }
 };
 
 struct Stats {
@@ -275,6 +293,10 @@ using SecAggMaskedInputRequest = SecAggMessage<MessageType::kSecAggMaskedInputRe
 using SecAggMaskedInput = SecAggMessage<MessageType::kSecAggMaskedInput, secagg::MaskedInput>;
 using SecAggUnmaskRequest = SecAggMessage<MessageType::kSecAggUnmaskRequest, secagg::UnmaskRequest>;
 using SecAggUnmaskResponse = SecAggMessage<MessageType::kSecAggUnmaskResponse, secagg::UnmaskResponse>;
+using SecAggConsistencyCheckRequest =
+    SecAggMessage<MessageType::kSecAggConsistencyCheckRequest, secagg::ConsistencyCheckRequest>;
+using SecAggConsistencyCheckResponse =
+    SecAggMessage<MessageType::kSecAggConsistencyCheckResponse, secagg::ConsistencyCheckResponse>;
 
 // A masked input decoded in place, like UpdateView: the ring elements stay in the frame and
 // are added straight into the coordinator's running sum.

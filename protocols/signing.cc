@@ -44,6 +44,14 @@ std::vector<std::uint8_t> roundStartStatement(std::uint64_t round, const TrainCo
   return out;
 }
 
+std::vector<std::uint8_t> statsRequestStatement(std::uint64_t round, const SecAggSetup& secure) {
+  auto out = labelled("fedtl/stats-request/v1");
+  append(out, &round, sizeof round);
+  const std::string encodedSetup = encode(secure);
+  appendDigest(out, encodedSetup.data(), encodedSetup.size());
+  return out;
+}
+
 std::vector<std::uint8_t> evalRequestStatement(std::uint64_t round, const std::vector<float>& parameters) {
   auto out = labelled("fedtl/eval-request/v1");
   append(out, &round, sizeof round);

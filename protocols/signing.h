@@ -22,6 +22,9 @@ std::vector<std::uint8_t> roundStartStatement(std::uint64_t round, const TrainCo
                                               const std::vector<float>& parameters,
                                               const std::vector<float>& batchNormStatistics,
                                               const SecAggSetup& secure);
+// "fedtl/stats-request/v1" | round | SHA-256(encoded SecAgg setup): the roster a secure
+// statistics session checks its neighbours against, vouched for like a round start's.
+std::vector<std::uint8_t> statsRequestStatement(std::uint64_t round, const SecAggSetup& secure);
 // "fedtl/eval-request/v1" | round | SHA-256(parameters).
 std::vector<std::uint8_t> evalRequestStatement(std::uint64_t round, const std::vector<float>& parameters);
 

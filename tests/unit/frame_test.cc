@@ -313,6 +313,9 @@ TEST(Frame, SecAggLimitsBoundTheLargestNeighbourhoodMessages) {
     SecAggShareKeysResponse shares{1, {std::vector<secagg::EncryptedShare>(others, share)}};
     SecAggMaskedInputRequest inbox{1, {std::vector<secagg::EncryptedShare>(others, share)}};
     SecAggUnmaskRequest unmaskRequest{1, {std::vector<std::uint32_t>(m), std::vector<std::uint32_t>(others)}};
+    // Hardened mode: the signatures of everyone within two hops, at most 2m - 1.
+    SecAggUnmaskRequest hardenedUnmask{1, {std::vector<std::uint32_t>(m), std::vector<std::uint32_t>(others),
+                                           std::vector<secagg::ContributorSignature>(2 * m - 1)}};
     secagg::UnmaskResponse reveal;
     reveal.selfMaskShares.resize(m);
     reveal.maskKeyShares.resize(others);
@@ -323,7 +326,8 @@ TEST(Frame, SecAggLimitsBoundTheLargestNeighbourhoodMessages) {
     EXPECT_LE(encodedSize(inbox), bound) << m;
     EXPECT_LE(encodedSize(unmaskRequest), bound) << m;
     EXPECT_LE(encodedSize(unmaskResponse), bound) << m;
-    EXPECT_GT(encodedSize(shares) + 150, bound) << "the bound is tight for the share lists";
+    EXPECT_LE(encodedSize(hardenedUnmask), bound) << m;
+    EXPECT_GT(encodedSize(hardenedUnmask) + 150, bound) << "the bound is tight for hardened unmask requests";
   }
   FrameLimits limits;
   EXPECT_EQ(limits.limitFor(MessageType::kSecAggShareKeysResponse), secAggNeighbourhoodBound(kMaxSecAggNeighbourhood));
@@ -331,6 +335,9 @@ TEST(Frame, SecAggLimitsBoundTheLargestNeighbourhoodMessages) {
   EXPECT_EQ(limits.limitFor(MessageType::kSecAggAdvertise), limits.maxControl);
   EXPECT_EQ(limits.limitFor(MessageType::kSecAggMaskedInput), limits.maxParameters);
   EXPECT_EQ(limits.limitFor(MessageType::kSecAggShareKeysRequest), limits.maxParameters);
+  EXPECT_EQ(limits.limitFor(MessageType::kSecAggConsistencyCheckRequest), limits.maxParameters);
+  EXPECT_EQ(limits.limitFor(MessageType::kSecAggConsistencyCheckResponse), limits.maxControl);
+  EXPECT_LT(encodedSize(SecAggConsistencyCheckResponse{}), limits.maxControl);
   EXPECT_EQ(std::string(messageTypeName(MessageType::kSecAggUnmaskResponse)), "secagg-unmask-response");
   EXPECT_GT(encodedSize(SecAggAdvertise{}), 0u);
   EXPECT_LT(encodedSize(SecAggAdvertise{}), limits.maxControl);

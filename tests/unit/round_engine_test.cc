@@ -100,11 +100,12 @@ struct Vanish {
 struct RunningParticipant {
   RunningParticipant(transport::InprocHub& hub, const std::string& name, std::vector<float> target, std::uint64_t n,
                      std::optional<crypto::Ed25519PublicKey> pin = std::nullopt, std::optional<Vanish> vanish = {},
-                     std::shared_ptr<const crypto::SecretBytes> identity = nullptr)
+                     std::shared_ptr<const crypto::SecretBytes> identity = nullptr, bool requireConsistencyCheck = true)
       : trainer(std::move(target), n), link(hub.connect(name)) {
     if (vanish) link = std::make_unique<VanishingLink>(std::move(link), vanish->trigger, vanish->deliverTrigger);
-    thread = std::thread([this, pin, identity] {
+    thread = std::thread([this, pin, identity, requireConsistencyCheck] {
       participant::SessionOptions options;
+      options.requireConsistencyCheck = requireConsistencyCheck;
       options.helloInterval = 200ms;
       options.sendTimeout = 1000ms;
       options.coordinatorKey = pin;
@@ -521,8 +522,97 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(VanishCase{"BeforeAdvertising", {protocols::MessageType::kSecAggAdvertise, false}, false},
                       VanishCase{"BeforeSharingKeys", {protocols::MessageType::kSecAggAdvertise, true}, false},
                       VanishCase{"BeforeMaskedInput", {protocols::MessageType::kSecAggShareKeysResponse, true}, false},
-                      VanishCase{"BeforeUnmasking", {protocols::MessageType::kSecAggMaskedInput, true}, true}),
+                      VanishCase{"BeforeSigning", {protocols::MessageType::kSecAggMaskedInput, true}, true},
+                      VanishCase{"BeforeUnmasking", {protocols::MessageType::kSecAggConsistencyCheckResponse, true}, true}),
     [](const ::testing::TestParamInfo<VanishCase>& info) { return info.param.name; });
+
+TEST(SecureRounds, PoolsBatchNormStatisticsUnderSecureAggregation) {
+  transport::InprocHub hub;
+  auto options = secureOptions();
+  options.batchNormValues = 3;
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f, 0.0f});
+  auto sites = startSecureSites(hub);
+  std::vector<double> expected(3, 0.0);
+  double samples = 0;
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    // Means and variances as a BatchNorm layer keeps them: some negative, some well above 1.
+    const float k = static_cast<float>(i);
+    sites[i]->trainer.statistics = {-1.5f + k, 0.25f * k, 40.0f + 3 * k};
+    for (std::size_t j = 0; j < 3; ++j) expected[j] += kSecureSites[i].samples * sites[i]->trainer.statistics[j];
+    samples += kSecureSites[i].samples;
+  }
+  engine.run();
+  const auto& pooled = engine.batchNormStatistics();
+  ASSERT_EQ(pooled.size(), 3u);
+  // Five encodings, each off by at most one quantum 2·256 / (2^q - 1) with q = 22 for the
+  // default n_max of 1024: 1.2e-4 each, scaled by W / Σw = 100 / 200.
+  for (std::size_t j = 0; j < 3; ++j) EXPECT_NEAR(pooled[j], expected[j] / samples, 5 * 1.3e-4 * 0.5);
+  for (auto& site : sites) {
+    site->join();
+    EXPECT_EQ(site->trainer.receivedStatistics, pooled) << "every round trains with the pooled statistics";
+  }
+}
+
+TEST(SecureRounds, DifferentialPrivacyNoisesTheSumAndAccountsForEachRound) {
+  transport::InprocHub hub;
+  auto options = secureOptions();
+  options.rounds = 2;
+  // z = 0.01: noise σ 0.01 on each round's sum of updates (C = 1), so the mean of five is off
+  // by about 0.002; the accountant still reports a (large) finite ε.
+  options.secure.differentialPrivacy = dp::DpConfig{1.0, 0.01, 0, 1e-5};
+  coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f, 0.0f});
+  std::vector<coordinator::RoundMetrics> rounds;
+  engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) { rounds.push_back(m); });
+  auto sites = startSecureSites(hub);
+  engine.run();
+  ASSERT_EQ(rounds.size(), 2u);
+  EXPECT_GT(rounds[0].epsilon, 0);
+  EXPECT_TRUE(std::isfinite(rounds[0].epsilon));
+  EXPECT_GT(rounds[1].epsilon, rounds[0].epsilon) << "ε accumulates over rounds";
+  EXPECT_EQ(rounds[0].trainLoss, -1) << "no loss leaves a participant under differential privacy";
+  // Uniform weights under differential privacy: the plain mean of the five targets.
+  for (std::size_t j = 0; j < 2; ++j) {
+    double mean = 0;
+    for (const auto& site : kSecureSites) mean += site.target[j] / kSecureSites.size();
+    EXPECT_NEAR(engine.parameters()[j], mean, 0.02);
+    EXPECT_NE(engine.parameters()[j], static_cast<float>(mean)) << "noise is there";
+  }
+}
+
+TEST(SecureRounds, ParticipantsRefuseRoundsWithoutTheConsistencyCheckUnlessAllowed) {
+  for (bool allowed : {false, true}) {
+    transport::InprocHub hub;
+    auto options = secureOptions();
+    options.secure.consistencyCheck = false;  // an honest-but-curious setup, or a malicious one
+    options.maxRetriesPerRound = 0;
+    coordinator::RoundEngine engine(hub, options, testBackbone(), {0.0f, 0.0f});
+    std::vector<std::unique_ptr<RunningParticipant>> sites;
+    for (const auto& site : kSecureSites)
+      sites.push_back(std::make_unique<RunningParticipant>(hub, site.name, site.target, site.samples, std::nullopt,
+                                                           std::nullopt, nullptr, /*requireConsistencyCheck=*/!allowed));
+    std::this_thread::sleep_for(200ms);
+    if (!allowed) {
+      EXPECT_THROW(engine.run(), Error) << "no participant advertises keys for an unhardened round";
+      continue;
+    }
+    // Participants that opted in (--allow-unhardened-secagg) take part in the classic protocol.
+    engine.run();
+    const auto expected = weightedMean({0, 1, 2, 3, 4});
+    EXPECT_NEAR(engine.parameters()[0], expected[0], kQuantisationTolerance);
+    EXPECT_NEAR(engine.parameters()[1], expected[1], kQuantisationTolerance);
+  }
+}
+
+TEST(SecureRounds, DifferentialPrivacyWithoutSecureAggregationIsRefused) {
+  transport::InprocHub hub;
+  auto options = secureOptions();
+  options.secure.enabled = false;
+  options.secure.differentialPrivacy = dp::DpConfig{};
+  EXPECT_THROW(coordinator::RoundEngine(hub, options, testBackbone(), {0.0f}), ConfigError);
+  options.secure.enabled = true;
+  options.secure.differentialPrivacy = dp::DpConfig{1.0, 1e-9, 0, 1e-5};  // noise below one quantum
+  EXPECT_THROW(coordinator::RoundEngine(hub, options, testBackbone(), {0.0f}), ConfigError);
+}
 
 TEST(SecureRounds, LossesPastTheFineScaleAreStillReported) {
   transport::InprocHub hub;
@@ -664,6 +754,7 @@ TEST(SecureRounds, ParticipantRefusesARosterThatCarriesAnotherKeyForIt) {
   start.secure.clip = 1;
   start.secure.bits = 16;
   start.secure.weightScale = 5;
+  start.secure.consistencyCheck = true;
   hub.send("p", transport::share(protocols::encodeFrame(start, 1, 0)), 1000ms);
   while (auto reply = hub.receive(500ms))
     EXPECT_NE(protocols::decodeFrameHeader(reply->frame.bytes(), {}).type, protocols::MessageType::kSecAggAdvertise);
