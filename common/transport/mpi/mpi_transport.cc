@@ -137,6 +137,24 @@ struct ReduceJob {
 
 // ---- The hub (rank 0) ----
 
+namespace {
+
+// Polls a hub's or link's state until its queued frames and any collective are done; MpiError
+// past `deadline`.
+template <class State>
+void drainQueued(State& state, Clock::time_point deadline, const char* recipients) {
+  for (;;) {
+    {
+      std::lock_guard lock(state.mu);
+      if (state.outbound.empty() && state.sends.size() == 0 && !state.collective) return;
+    }
+    FEDTL_ENFORCE(Clock::now() < deadline, MpiError, "frames for ", recipients, " were still queued at shutdown");
+    if (!state.poll()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+}  // namespace
+
 struct MpiHub::State : MpiPoller {
   struct Op {
     Tag kind = kTagFrame;
@@ -166,16 +184,7 @@ struct MpiHub::State : MpiPoller {
     return busy;
   }
 
-  void drain(Clock::time_point deadline) override {
-    for (;;) {
-      {
-        std::lock_guard lock(mu);
-        if (outbound.empty() && sends.size() == 0 && !collective) return;
-      }
-      FEDTL_ENFORCE(Clock::now() < deadline, MpiError, "frames for the participants were still queued at shutdown");
-      if (!poll()) std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-  }
+  void drain(Clock::time_point deadline) override { drainQueued(*this, deadline, "the participants"); }
 
   void discardIncoming() override { discardAll(comm); }
 
@@ -406,16 +415,7 @@ struct MpiLink::State : MpiPoller {
     return busy;
   }
 
-  void drain(Clock::time_point deadline) override {
-    for (;;) {
-      {
-        std::lock_guard lock(mu);
-        if (outbound.empty() && sends.size() == 0 && !collective) return;
-      }
-      FEDTL_ENFORCE(Clock::now() < deadline, MpiError, "frames for the coordinator were still queued at shutdown");
-      if (!poll()) std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-  }
+  void drain(Clock::time_point deadline) override { drainQueued(*this, deadline, "the coordinator"); }
 
   void discardIncoming() override { discardAll(comm); }
 
