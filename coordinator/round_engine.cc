@@ -249,7 +249,7 @@ void RoundEngine::handle(const transport::Incoming& in) {
         peers_.erase(in.peer);
         spdlog::info("participant {} left", in.peer);
         return;
-      case MessageType::kUploadReady: onUploadReady(in.peer, header); return;
+      case MessageType::kUploadReady: onUploadReady(in.peer, header, frame.size()); return;
       case MessageType::kStats: {
         auto it = awaitingStats_.find(in.peer);
         if (it == awaitingStats_.end() || !it->second) return;
@@ -291,10 +291,17 @@ void RoundEngine::handle(const transport::Incoming& in) {
   }
 }
 
-void RoundEngine::onUploadReady(const std::string& name, const protocols::FrameHeader& header) {
+void RoundEngine::onUploadReady(const std::string& name, const protocols::FrameHeader& header, std::size_t frameBytes) {
   protocols::decodePayload<protocols::UploadReady>(header, {});
   auto it = awaitingUpdate_.find(name);
   if (header.round != static_cast<std::uint64_t>(stageRound_) || it == awaitingUpdate_.end() || !it->second) return;
+  if (reducesUpdates()) {
+    // The weighted update waits in the transport for the round's reduction: the announcement is
+    // the whole upload, and with no update travelling there is no window to grant from.
+    it->second = false;
+    bytesUp_ += frameBytes;
+    return;
+  }
   // Participants repeat the announcement while they wait. A granted one is not granted again
   // (its update may be on the way); if the grant or the update was lost, the grant expires
   // after uploadTimeout and the next announcement queues it anew.
@@ -322,6 +329,50 @@ void RoundEngine::grantUploads() {
     auto grant = transport::share(protocols::encodeFrame(protocols::UploadGrant{}, stageRound_, 0));
     if (sendTo(name, grant)) uploadGrants_[name] = now;
   }
+}
+
+bool RoundEngine::reducesUpdates() const {
+  // Robust aggregation needs every update on its own: those still travel in frames.
+  return hub_.reducesInTransport() && options_.aggregation.streaming() && !options_.secure.enabled;
+}
+
+bool RoundEngine::reduceUpdates(RoundMetrics& m, std::vector<float>& mean) {
+  std::vector<std::string> names;
+  double expectedWeight = 0;
+  for (const auto& [name, waiting] : awaitingUpdate_) {
+    if (waiting) continue;
+    names.push_back(name);
+    if (auto peer = peers_.find(name); peer != peers_.end())
+      expectedWeight += static_cast<double>(peer->second.trainSamples);
+  }
+  // Each contribution is w·Δ followed by w and w·loss (participant/session.cc): the sums of
+  // weights and losses come out of the same reduction, so the mean never counts a weight whose
+  // update was not added.
+  const std::size_t n = params_.size();
+  std::vector<float> sum(n + 2, 0.0f);
+  if (!hub_.reduceFloatSum(static_cast<std::uint64_t>(m.round), names, sum,
+                           options_.uploadTimeout + options_.stageTimeout)) {
+    spdlog::warn("round {}: the transport's reduction of {} updates failed; retrying", m.round, names.size());
+    return false;
+  }
+  const double weight = sum[n];
+  if (!(weight > 0) || !std::isfinite(weight)) {
+    spdlog::warn("round {}: the transport's reduction of {} updates carries no weight; retrying", m.round,
+                 names.size());
+    return false;
+  }
+  if (std::abs(weight - expectedWeight) > 0.5)
+    spdlog::warn(
+        "round {}: the reduced updates weigh {} samples, the contributors announced {} (a contribution "
+        "missing, or a trainer's sample count changed)",
+        m.round, weight, expectedWeight);
+  mean.resize(n);
+  const auto inv = static_cast<float>(1.0 / weight);
+  for (std::size_t i = 0; i < n; ++i) mean[i] = sum[i] * inv;
+  lossSum_ = sum[n + 1];
+  lossWeight_ = weight;
+  spdlog::info("round {}: {} weighted updates summed by the transport's reduction", m.round, names.size());
+  return true;
 }
 
 std::size_t RoundEngine::uploadSlots() const {
@@ -455,7 +506,11 @@ bool RoundEngine::runPlaintextRound(RoundMetrics& m, const std::vector<std::stri
   auto trainStart = Clock::now();
   pump(trainStart + options_.stageTimeout, [&] { return allAnswered(awaitingUpdate_); });
   m.trainSeconds = std::chrono::duration<double>(Clock::now() - trainStart).count();
-  m.received = options_.aggregation.streaming() ? updates_.count() : robustUpdates_.size();
+  if (reducesUpdates())
+    m.received = static_cast<std::size_t>(
+        std::count_if(awaitingUpdate_.begin(), awaitingUpdate_.end(), [](const auto& a) { return !a.second; }));
+  else
+    m.received = options_.aggregation.streaming() ? updates_.count() : robustUpdates_.size();
   for (auto& [name, waiting] : awaitingUpdate_)
     if (waiting) spdlog::warn("round {}: no update from {} before the deadline", m.round, name);
   if (m.received < options_.minParticipants) {
@@ -463,7 +518,16 @@ bool RoundEngine::runPlaintextRound(RoundMetrics& m, const std::vector<std::stri
                  options_.minParticipants);
     return false;
   }
-  server_.apply(params_, options_.aggregation.streaming() ? updates_.mean() : options_.aggregation.robust(robustUpdates_));
+  {
+    std::vector<float> aggregate;
+    if (reducesUpdates()) {
+      // A failed reduction keeps the contributors: the transport keeps their contributions.
+      if (!reduceUpdates(m, aggregate)) return false;
+    } else {
+      aggregate = options_.aggregation.streaming() ? updates_.mean() : options_.aggregation.robust(robustUpdates_);
+    }
+    server_.apply(params_, aggregate);
+  }  // the aggregate is gone before the evaluation request is encoded: the peak stays put
   robustUpdates_.clear();
   m.trainLoss = lossSum_ / lossWeight_;
   finishRound(m, ready);

@@ -10,7 +10,10 @@
 //
 // Memory stays O(model size) whatever the number of participants: a participant announces its
 // finished update and uploads it only when granted, and grants are issued while the updates in
-// flight fit the upload window; each arriving update is summed straight from its frame.
+// flight fit the upload window; each arriving update is summed straight from its frame. Over a
+// hub that reduces in the transport (MPI) FedAvg's updates travel in no frame at all: each
+// participant stages w·Δ (with w and w·loss) in the transport, its announcement is the whole
+// upload, and the round's weighted sum is one float reduction over those who announced.
 //
 // With secure aggregation (EngineOptions::secure) a round runs one SecAgg session
 // (protocols/secagg) per attempt instead: the round start carries the session's setup; each
@@ -176,7 +179,7 @@ class RoundEngine {
   std::vector<bool> sendToAll(const std::vector<std::string>& names, const transport::SharedFrame& frame);
   void onUpdate(const std::string& name, const protocols::FrameHeader& header, std::string_view payload,
                 std::size_t frameBytes);
-  void onUploadReady(const std::string& name, const protocols::FrameHeader& header);
+  void onUploadReady(const std::string& name, const protocols::FrameHeader& header, std::size_t frameBytes);
   void grantUploads();
   void gatherBatchNormStatistics();
   // The same under secure aggregation: one SecAgg session (round 0) over the statistics in
@@ -189,6 +192,11 @@ class RoundEngine {
   void finishRound(RoundMetrics& metrics, const std::vector<std::string>& evaluators);
   void evaluateFederated(const std::vector<std::string>& selected, RoundMetrics& metrics);
   std::size_t uploadSlots() const;
+  // Plaintext FedAvg over a hub that reduces (MPI): each participant stages its weighted update
+  // in the transport and only announces it; the round's sum is one float reduction.
+  bool reducesUpdates() const;
+  // That reduction over the round's contributors; the weighted mean in `mean`, the loss sums set.
+  bool reduceUpdates(RoundMetrics& metrics, std::vector<float>& mean);
 
   // Secure aggregation (round_engine.cc, "Secure rounds").
   bool runSecureRound(RoundMetrics& metrics, const std::vector<std::string>& selected);

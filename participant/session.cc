@@ -133,7 +133,8 @@ ParticipantSession::ParticipantSession(transport::Link& link, LocalTrainer& trai
 
 ParticipantSession::~ParticipantSession() = default;
 
-// The update waits here until the coordinator grants the upload (its flow control).
+// The update waits here until the coordinator grants the upload (its flow control). Over a
+// transport that reduces, the announcement alone may be the upload (round_engine.h).
 void ParticipantSession::announceUpdate() {
   uploadPending_ = true;
   link_.send(protocols::encodeFrame(protocols::UploadReady{}, lastRound_, id_), options_.sendTimeout);
@@ -296,6 +297,18 @@ void ParticipantSession::onRoundStart(const protocols::FrameHeader& header, std:
   auto update = trainer_.train(start);
   lastRound_ = header.round;
   lastStartDigest_ = startDigest;
+  if (link_.reducesInTransport()) {
+    // Staged for the coordinator's float reduction (MPI) under the round: w·Δ, then w and
+    // w·loss, so the sum carries its own total weight. The frame below stays ready as well, for
+    // a coordinator that wants each update on its own (robust aggregation) and grants it.
+    const auto w = static_cast<float>(static_cast<double>(update.trainSamples));
+    std::vector<float> weighted(update.delta.size() + 2);
+    for (std::size_t i = 0; i < update.delta.size(); ++i) weighted[i] = w * update.delta[i];
+    weighted[update.delta.size()] = w;
+    weighted[update.delta.size() + 1] = static_cast<float>(update.trainLoss * static_cast<double>(update.trainSamples));
+    if (!link_.contributeFloat(header.round, std::move(weighted), options_.sendTimeout))
+      spdlog::warn("{}: round {}: the transport did not take the weighted update", link_.name(), header.round);
+  }
   lastUpdate_ = protocols::encodeFrame(update, header.round, id_);
   update = {};
   announceUpdate();

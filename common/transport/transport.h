@@ -6,16 +6,20 @@
 // Implementations live one per folder: inproc/ (simulation and tests), zmq/ (multi-site),
 // mpi/ (mpirun launches inside a cluster).
 //
-// Besides messages there is one collective, "sum these uint32 vectors to the coordinator"
-// (secure aggregation's masked inputs, which cancel only in the ring mod 2^32). It comes in two
-// realisations, and the round engine uses whichever the hub has:
+// Besides messages there is one collective, "sum these vectors to the coordinator", in two
+// element types: uint32 (secure aggregation's masked inputs, which cancel only in the ring mod
+// 2^32) and float (plaintext FedAvg's weighted updates). It comes in two realisations, and the
+// round engine uses whichever the hub has:
 //  - streamed (inproc, zmq; reducesInTransport() is false): each participant's vector travels in
 //    a frame and the engine folds it into its running sum as it arrives, under the upload
 //    window, so the coordinator holds O(model size) however many participants there are;
 //  - in the transport (mpi; reducesInTransport() is true): each participant hands its vector to
 //    Link::contribute and says so in a small frame; the hub then sums exactly the vectors of
 //    the contributors it names (MPI_Reduce on MPI_UINT32_T: the masks cancel inside the
-//    reduction tree and the coordinator never holds one participant's vector).
+//    reduction tree and the coordinator never holds one participant's vector; MPI_FLOAT for
+//    plaintext updates, whose sum then depends on the reduction tree's order in the last bits).
+// A participant keeps few contributions: uint32 ones by key (one SecAgg session at a time, a
+// handful kept), and only its latest float one (a newer key replaces it).
 #pragma once
 
 #include <chrono>
@@ -87,6 +91,14 @@ class Hub {
     sum.clear();
     return false;
   }
+  // The float variant: the same for the float vectors handed to Link::contributeFloat (plain
+  // floating-point addition, in whatever order the transport takes it).
+  // (Its own name: a braced list of numbers would not tell the overloads apart.)
+  virtual bool reduceFloatSum(std::uint64_t key, const std::vector<std::string>& contributors, std::vector<float>& sum,
+                              Millis timeout) {
+    sum.clear();
+    return false;
+  }
 };
 
 class Link {
@@ -100,6 +112,8 @@ class Link {
   // the hub's reduceSum under `key`. Only where reducesInTransport(); false otherwise.
   virtual bool reducesInTransport() const { return false; }
   virtual bool contribute(std::uint64_t key, std::vector<std::uint32_t> values, Millis timeout) { return false; }
+  // The float variant, for the hub's reduceFloatSum; replaces any earlier float contribution.
+  virtual bool contributeFloat(std::uint64_t key, std::vector<float> values, Millis timeout) { return false; }
 };
 
 // Socket options shared by implementations that have them.

@@ -162,6 +162,41 @@ TEST(MpiTransport, ANamedRankWithoutAContributionAddsZeros) {
   for (const auto& p : gHub->peers()) ASSERT_TRUE(gHub->send(p, share("reduced"), 1000ms));
 }
 
+TEST(MpiTransport, FloatReduceSumsTheNamedContributionsBesideTheUint32Ones) {
+  constexpr std::size_t n = 50000;
+  constexpr std::uint64_t key = 3;
+  // Small integers: exact in float whatever order MPI's tree adds them in.
+  const auto floats = [](int r) {
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(r) * 0.5f + static_cast<float>(i % 7);
+    return v;
+  };
+  if (rank() > 0) {
+    ASSERT_TRUE(gLink->contributeFloat(key, floats(rank()), 1000ms));
+    ASSERT_TRUE(gLink->contribute(key, std::vector<std::uint32_t>(4, 1), 1000ms));  // a separate collective
+    ASSERT_TRUE(gLink->send("contributed", 1000ms));
+    ASSERT_TRUE(gLink->receive(20000ms).has_value());
+    return;
+  }
+  ASSERT_EQ(static_cast<int>(receiveFromAll("contributed").size()), ranks() - 1);
+  std::vector<float> expected(n, 0.0f);
+  for (int r = 1; r < ranks(); ++r) {
+    const auto v = floats(r);
+    for (std::size_t i = 0; i < n; ++i) expected[i] += v[i];
+  }
+  std::vector<float> sum(n, -1.0f);
+  ASSERT_TRUE(gHub->reduceFloatSum(key, gHub->peers(), sum, 20000ms));
+  EXPECT_EQ(sum, expected);
+  // Kept after the reduction (a retried round reduces it again); only rank 1 named this time.
+  std::vector<float> again(n);
+  ASSERT_TRUE(gHub->reduceFloatSum(key, {mpiPeerName(1)}, again, 20000ms));
+  EXPECT_EQ(again, floats(1));
+  std::vector<std::uint32_t> ints(4);
+  ASSERT_TRUE(gHub->reduceSum(key, gHub->peers(), ints, 20000ms));
+  EXPECT_EQ(ints, std::vector<std::uint32_t>(4, static_cast<std::uint32_t>(ranks() - 1)));
+  for (const auto& p : gHub->peers()) ASSERT_TRUE(gHub->send(p, share("reduced"), 1000ms));
+}
+
 TEST(MpiTransport, OversizedFramesAreRefusedAndWaitsEnd) {
   if (rank() > 0) {
     EXPECT_FALSE(gLink->send(std::string(kLimit + 1, 'x'), 1000ms));

@@ -167,6 +167,28 @@ TEST(TransportCollective, SharedSumAddsExactlyTheNamedContributionsModulo2To32) 
   EXPECT_EQ(sum, (std::vector<std::uint32_t>{0, 0, 0}));
 }
 
+TEST(TransportCollective, SharedFloatSumAddsTheNamedContributionsOfTheKey) {
+  InprocHub hub(8, /*reduceInTransport=*/true);
+  auto a = hub.connect("a"), b = hub.connect("b"), c = hub.connect("c");
+  ASSERT_TRUE(a->contributeFloat(3, {1.5f, -2.0f}, 100ms));
+  ASSERT_TRUE(b->contributeFloat(3, {0.25f, 4.0f}, 100ms));
+  ASSERT_TRUE(c->contributeFloat(2, {100.0f, 100.0f}, 100ms));  // named, but an older key: zeros
+  std::vector<float> sum(2, 9.0f);
+  ASSERT_TRUE(hub.reduceFloatSum(3, {"a", "b", "c"}, sum, 100ms));
+  EXPECT_EQ(sum, (std::vector<float>{1.75f, 2.0f}));
+  // A newer contribution replaces the older one; the uint32 collective is separate.
+  ASSERT_TRUE(a->contributeFloat(4, {1.0f, 1.0f}, 100ms));
+  ASSERT_TRUE(a->contribute(4, {7, 7}, 100ms));
+  ASSERT_TRUE(hub.reduceFloatSum(4, {"a"}, sum, 100ms));
+  EXPECT_EQ(sum, (std::vector<float>{1.0f, 1.0f}));
+  // Streamed, there is no float reduction either.
+  InprocHub streamed;
+  auto d = streamed.connect("d");
+  EXPECT_FALSE(d->contributeFloat(1, {1.0f}, 100ms));
+  EXPECT_FALSE(streamed.reduceFloatSum(1, {"d"}, sum, 100ms));
+  EXPECT_TRUE(sum.empty());
+}
+
 TEST(TransportCollective, DefaultBroadcastSendsToEachAndSaysWhoWasReached) {
   InprocHub hub;
   auto a = hub.connect("a"), b = hub.connect("b");
@@ -201,21 +223,34 @@ class TargetTrainer : public participant::LocalTrainer {
   std::string backbone_;
 };
 
-std::pair<std::vector<float>, std::uint64_t> secureRunOver(bool reduceInTransport) {
+struct RunResult {
+  std::vector<float> parameters;
+  std::uint64_t bytesUp = 0;
+  double trainLoss = 0;
+};
+
+RunResult runOver(bool reduceInTransport, bool secure, coordinator::AggregationOptions aggregation = {},
+                  coordinator::ServerOptimizerKind server = coordinator::ServerOptimizerKind::kFedAvg) {
   InprocHub hub(64, reduceInTransport);
   coordinator::EngineOptions options;
   options.rounds = 2;
   options.minParticipants = 4;
   options.joinTimeout = 5000ms;
   options.stageTimeout = 5000ms;
-  options.secure.enabled = true;
+  options.secure.enabled = secure;
   options.secure.clip = 1.0;
-  options.uploadWindowBytes = 1;  // streamed: one masked input at a time
+  options.aggregation = aggregation;
+  options.server.kind = server;
+  options.server.learningRate = server == coordinator::ServerOptimizerKind::kFedAvg ? 1.0 : 0.1;
+  options.uploadWindowBytes = 1;  // streamed: one update or masked input at a time
   const std::string checkpoint = protocols::encodeCheckpointFile(protocols::CheckpointHeader{}, "tensors");
   coordinator::RoundEngine engine(hub, options, {protocols::checkpointDigestHex(checkpoint, "test"), checkpoint},
                                   {0.0f, 0.0f, 0.0f});
-  std::uint64_t bytesUp = 0;
-  engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) { bytesUp += m.bytesUp; });
+  RunResult result;
+  engine.setRoundCallback([&](const coordinator::RoundMetrics& m, const std::vector<float>&) {
+    result.bytesUp += m.bytesUp;
+    result.trainLoss = m.trainLoss;
+  });
   const std::vector<std::vector<float>> targets = {{0.1f, -0.3f, 0.2f}, {-0.2f, 0.4f, 0.1f}, {0.3f, 0.0f, -0.1f},
                                                    {0.05f, 0.2f, 0.3f}};
   std::vector<std::unique_ptr<TargetTrainer>> trainers;
@@ -234,18 +269,52 @@ std::pair<std::vector<float>, std::uint64_t> secureRunOver(bool reduceInTranspor
     });
   engine.run();
   for (auto& t : threads) t.join();
-  return {engine.parameters(), bytesUp};
+  result.parameters = engine.parameters();
+  return result;
 }
 
 TEST(TransportCollective, SecureRoundsGiveTheSameBitsStreamedOrReducedInTheTransport) {
-  const auto [streamed, streamedBytes] = secureRunOver(false);
-  const auto [reduced, reducedBytes] = secureRunOver(true);
+  const auto [streamed, streamedBytes, streamedLoss] = runOver(false, true);
+  const auto [reduced, reducedBytes, reducedLoss] = runOver(true, true);
   ASSERT_EQ(streamed.size(), 3u);
   EXPECT_EQ(std::memcmp(streamed.data(), reduced.data(), streamed.size() * sizeof(float)), 0)
       << streamed[0] << " " << reduced[0];
   EXPECT_NEAR(streamed[0], 0.08f, 1e-3f);  // near the weighted mean of the targets
   // Reduced in the transport, the masked vectors never travel to the coordinator in frames.
   EXPECT_LT(reducedBytes, streamedBytes);
+}
+
+// Plaintext FedAvg over a hub that reduces: the weighted updates are summed by the transport's
+// float reduction instead of frames into the engine. The float sum's order differs from the
+// streamed one, so the parameters agree within float rounding, not bit for bit.
+TEST(TransportCollective, PlaintextRoundsGiveTheSameParametersStreamedOrReducedInTheTransport) {
+  for (const auto server : {coordinator::ServerOptimizerKind::kFedAvg, coordinator::ServerOptimizerKind::kFedAdam}) {
+    const auto streamed = runOver(false, false, {}, server);
+    const auto reduced = runOver(true, false, {}, server);
+    ASSERT_EQ(streamed.parameters.size(), 3u);
+    ASSERT_EQ(reduced.parameters.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_NEAR(streamed.parameters[i], reduced.parameters[i], 1e-6);
+    EXPECT_NEAR(streamed.trainLoss, 0.25, 1e-9);
+    EXPECT_NEAR(reduced.trainLoss, 0.25, 1e-6);  // w·loss and w summed in the same reduction
+    // The updates never travel to the coordinator: only the announcements do (the evaluation
+    // results, the same in both, dominate with a three-value model).
+    EXPECT_LT(reduced.bytesUp, streamed.bytesUp);
+  }
+  // FedAvg, learning rate 1: the global model becomes the sample-weighted mean of the targets.
+  const auto reduced = runOver(true, false);
+  EXPECT_NEAR(reduced.parameters[0], (0.1f * 10 - 0.2f * 20 + 0.3f * 30 + 0.05f * 40) / 100, 1e-6);
+  EXPECT_NEAR(reduced.parameters[1], (-0.3f * 10 + 0.4f * 20 + 0.0f * 30 + 0.2f * 40) / 100, 1e-6);
+}
+
+// Robust aggregation needs every update on its own: over a hub that reduces they still travel
+// point to point, and the result is the same bits.
+TEST(TransportCollective, RobustAggregationKeepsPointToPointUpdatesOverAReducingHub) {
+  const auto median = coordinator::AggregationOptions::parse("median");
+  const auto streamed = runOver(false, false, median);
+  const auto reduced = runOver(true, false, median);
+  ASSERT_EQ(streamed.parameters.size(), 3u);
+  EXPECT_EQ(std::memcmp(streamed.parameters.data(), reduced.parameters.data(), 3 * sizeof(float)), 0);
+  EXPECT_EQ(streamed.bytesUp, reduced.bytesUp);
 }
 
 }  // namespace

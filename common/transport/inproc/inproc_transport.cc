@@ -55,6 +55,7 @@ struct InprocHub::State {
   std::map<std::string, std::shared_ptr<BoundedQueue<SharedFrame>>> outboxes;  // by participant name
   // The shared sum's inputs: each participant's latest contribution and its key.
   std::map<std::string, std::pair<std::uint64_t, std::vector<std::uint32_t>>> contributions;
+  std::map<std::string, std::pair<std::uint64_t, std::vector<float>>> floatContributions;
 };
 
 namespace {
@@ -84,6 +85,12 @@ class InprocLink : public Link {
     if (!hub_->reduces || !current()) return false;
     std::lock_guard lock(hub_->mu);
     hub_->contributions[name_] = {key, std::move(values)};
+    return true;
+  }
+  bool contributeFloat(std::uint64_t key, std::vector<float> values, Millis) override {
+    if (!hub_->reduces || !current()) return false;
+    std::lock_guard lock(hub_->mu);
+    hub_->floatContributions[name_] = {key, std::move(values)};
     return true;
   }
 
@@ -134,6 +141,20 @@ bool InprocHub::reduceSum(std::uint64_t key, const std::vector<std::string>& con
     // A named contributor without its vector adds zeros, as an MPI rank would.
     if (it == state_->contributions.end() || it->second.first != key || it->second.second.size() != sum.size()) continue;
     for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += it->second.second[i];  // wraps mod 2^32
+  }
+  return true;
+}
+
+bool InprocHub::reduceFloatSum(std::uint64_t key, const std::vector<std::string>& contributors, std::vector<float>& sum,
+                               Millis) {
+  if (!state_->reduces) return Hub::reduceFloatSum(key, contributors, sum, Millis(0));
+  std::fill(sum.begin(), sum.end(), 0.0f);
+  std::lock_guard lock(state_->mu);
+  for (const auto& name : contributors) {
+    auto it = state_->floatContributions.find(name);
+    if (it == state_->floatContributions.end() || it->second.first != key || it->second.second.size() != sum.size())
+      continue;  // zeros, as for the uint32 sum
+    for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += it->second.second[i];
   }
   return true;
 }

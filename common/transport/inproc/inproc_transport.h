@@ -22,6 +22,8 @@ class InprocHub : public Hub {
   bool reducesInTransport() const override;
   bool reduceSum(std::uint64_t key, const std::vector<std::string>& contributors, std::vector<std::uint32_t>& sum,
                  Millis timeout) override;
+  bool reduceFloatSum(std::uint64_t key, const std::vector<std::string>& contributors, std::vector<float>& sum,
+                      Millis timeout) override;
 
   // A participant's end, connected to this hub under `name`. A second link with the same
   // name replaces the first (a participant that restarted), whose operations then fail.

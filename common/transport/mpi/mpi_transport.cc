@@ -126,11 +126,17 @@ bool waitFor(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Mi
   return cv.wait_for(lock, timeout, [&] { return closed || ready(); }) && !closed;
 }
 
+// The element type of a reduction, announced with it (both are 4 bytes a value).
+enum class ReduceType : std::uint64_t { kUint32 = 0, kFloat = 1 };
+
 struct ReduceJob {
   std::uint64_t key = 0;
+  ReduceType type = ReduceType::kUint32;
   std::vector<std::uint32_t> contributors;  // ranks
-  std::vector<std::uint32_t> sum;
+  std::vector<std::uint32_t> sum;           // kUint32
+  std::vector<float> floatSum;              // kFloat
   std::promise<bool> done;
+  std::size_t count() const { return type == ReduceType::kFloat ? floatSum.size() : sum.size(); }
 };
 
 }  // namespace
@@ -236,18 +242,22 @@ struct MpiHub::State : MpiPoller {
       }
       case kTagReduce: {
         auto job = std::move(op.reduce);
-        const std::uint64_t header[2] = {job->key, job->sum.size()};
+        const std::uint64_t header[3] = {job->key, job->count(), static_cast<std::uint64_t>(job->type)};
         auto announcement = std::make_shared<std::string>(sizeof header + job->contributors.size() * 4, '\0');
         std::memcpy(announcement->data(), header, sizeof header);
         std::memcpy(announcement->data() + sizeof header, job->contributors.data(), job->contributors.size() * 4);
         for (int r = 1; r < size; ++r)
           sends.post(announcement->data(), announcement->size(), r, kTagReduce, comm, announcement);
-        std::fill(job->sum.begin(), job->sum.end(), 0u);  // rank 0 adds zeros
+        // Rank 0 adds zeros.
+        std::fill(job->sum.begin(), job->sum.end(), 0u);
+        std::fill(job->floatSum.begin(), job->floatSum.end(), 0.0f);
+        const bool floats = job->type == ReduceType::kFloat;
         Collective c;
         c.what = "MPI_Ireduce";
         c.deadline = deadline;
-        check(MPI_Ireduce(MPI_IN_PLACE, job->sum.data(), static_cast<int>(job->sum.size()), MPI_UINT32_T, MPI_SUM, 0,
-                          comm, &c.request),
+        check(MPI_Ireduce(MPI_IN_PLACE, floats ? static_cast<void*>(job->floatSum.data()) : job->sum.data(),
+                          static_cast<int>(job->count()), floats ? MPI_FLOAT : MPI_UINT32_T, MPI_SUM, 0, comm,
+                          &c.request),
               "MPI_Ireduce");
         c.onDone = [job] { job->done.set_value(true); };
         c.keep = job;
@@ -352,39 +362,59 @@ std::vector<bool> MpiHub::broadcast(const std::vector<std::string>& peers, const
   return std::vector<bool>(peers.size(), queued);
 }
 
-bool MpiHub::reduceSum(std::uint64_t key, const std::vector<std::string>& contributors, std::vector<std::uint32_t>& sum,
-                       Millis timeout) {
-  auto job = std::make_shared<ReduceJob>();
+namespace {
+
+// Runs `job` (either element type) on the hub's MPI thread and waits for it.
+bool runReduce(MpiRuntime& runtime, MpiHub::State& state, std::uint64_t key,
+               const std::vector<std::string>& contributors, const std::shared_ptr<ReduceJob>& job, Millis timeout) {
   job->key = key;
   for (const auto& name : contributors) {
     const int rank = mpiPeerRank(name);
-    if (rank < 1 || rank >= state_->size) {
+    if (rank < 1 || rank >= state.size) {
       spdlog::warn("MPI transport: {} is not a participant rank; no reduction", name);
-      sum.clear();
       return false;
     }
     job->contributors.push_back(static_cast<std::uint32_t>(rank));
   }
-  if (sum.size() > static_cast<std::size_t>(INT_MAX)) {
-    spdlog::warn("MPI transport: a reduction of {} values exceeds MPI's int count", sum.size());
-    sum.clear();
+  if (job->count() > static_cast<std::size_t>(INT_MAX)) {
+    spdlog::warn("MPI transport: a reduction of {} values exceeds MPI's int count", job->count());
     return false;
   }
-  job->sum = std::move(sum);
-  sum.clear();
   auto done = job->done.get_future();
-  State::Op op;
+  MpiHub::State::Op op;
   op.kind = kTagReduce;
   op.reduce = job;
   const auto start = Clock::now();
-  if (!state_->enqueue(std::move(op), timeout)) return false;
-  runtime_.wake();
+  if (!state.enqueue(std::move(op), timeout)) return false;
+  runtime.wake();
   const auto left = timeout - std::chrono::duration_cast<Millis>(Clock::now() - start);
   if (done.wait_for(std::max(left, Millis(0))) != std::future_status::ready || !done.get()) {
     spdlog::warn("MPI transport: the reduction (key {}) did not complete within {} ms", key, timeout.count());
     return false;
   }
+  return true;
+}
+
+}  // namespace
+
+bool MpiHub::reduceSum(std::uint64_t key, const std::vector<std::string>& contributors, std::vector<std::uint32_t>& sum,
+                       Millis timeout) {
+  auto job = std::make_shared<ReduceJob>();
+  job->sum = std::move(sum);
+  sum.clear();
+  if (!runReduce(runtime_, *state_, key, contributors, job, timeout)) return false;
   sum = std::move(job->sum);
+  return true;
+}
+
+bool MpiHub::reduceFloatSum(std::uint64_t key, const std::vector<std::string>& contributors, std::vector<float>& sum,
+                            Millis timeout) {
+  auto job = std::make_shared<ReduceJob>();
+  job->type = ReduceType::kFloat;
+  job->floatSum = std::move(sum);
+  sum.clear();
+  if (!runReduce(runtime_, *state_, key, contributors, job, timeout)) return false;
+  sum = std::move(job->floatSum);
   return true;
 }
 
@@ -461,36 +491,60 @@ struct MpiLink::State : MpiPoller {
       return true;
     }
     if (tag == kTagReduce) {
-      std::uint64_t header[2];
+      std::uint64_t header[3];
       FEDTL_ENFORCE(announcement->size() >= sizeof header && (announcement->size() - sizeof header) % 4 == 0, MpiError,
                     "a malformed reduction announcement");
       std::memcpy(header, announcement->data(), sizeof header);
       const std::uint64_t key = header[0], count = header[1];
       FEDTL_ENFORCE(count <= static_cast<std::uint64_t>(INT_MAX), MpiError, "a reduction of ", count, " values");
+      FEDTL_ENFORCE(header[2] <= static_cast<std::uint64_t>(ReduceType::kFloat), MpiError,
+                    "a reduction of unknown element type ", header[2]);
+      const bool floats = static_cast<ReduceType>(header[2]) == ReduceType::kFloat;
       std::set<std::uint32_t> named;
       for (std::size_t at = sizeof header; at < announcement->size(); at += 4) {
         std::uint32_t r = 0;
         std::memcpy(&r, announcement->data() + at, 4);
         named.insert(r);
       }
+      const bool isNamed = named.count(static_cast<std::uint32_t>(rank)) > 0;
       auto values = std::make_shared<std::vector<std::uint32_t>>();
+      std::shared_ptr<const std::vector<float>> floatValues;
       {
         std::lock_guard lock(mu);
-        auto it = contributions.find(key);
-        if (named.count(static_cast<std::uint32_t>(rank)) && it != contributions.end() && it->second.size() == count)
-          *values = std::move(it->second);
-        else if (named.count(static_cast<std::uint32_t>(rank)))
-          spdlog::warn("{}: named in reduction {} without a matching contribution; adding zeros", mpiPeerName(rank), key);
-        // This key and older ones are done with.
-        contributions.erase(contributions.begin(), contributions.upper_bound(key));
+        bool found = false;
+        if (floats) {
+          // Shared, not consumed or copied: a round whose reduction failed may be retried with
+          // the same contributions, and a newer one replaces it without freeing what MPI reads.
+          found = isNamed && floatContribution.first == key && floatContribution.second &&
+                  floatContribution.second->size() == count;
+          if (found) floatValues = floatContribution.second;
+        } else {
+          auto it = contributions.find(key);
+          found = isNamed && it != contributions.end() && it->second.size() == count;
+          if (found) *values = std::move(it->second);
+          // This key and older ones are done with.
+          contributions.erase(contributions.begin(), contributions.upper_bound(key));
+        }
+        if (isNamed && !found)
+          spdlog::warn("{}: named in reduction {} without a matching contribution; adding zeros", mpiPeerName(rank),
+                       key);
       }
-      if (values->size() != count) values->assign(static_cast<std::size_t>(count), 0u);
       Collective c;
       c.what = "MPI_Ireduce";
       c.deadline = deadline;
-      check(MPI_Ireduce(values->data(), nullptr, static_cast<int>(count), MPI_UINT32_T, MPI_SUM, 0, comm, &c.request),
+      if (floats) {
+        if (!floatValues)
+          floatValues = std::make_shared<const std::vector<float>>(static_cast<std::size_t>(count), 0.0f);
+        check(
+            MPI_Ireduce(floatValues->data(), nullptr, static_cast<int>(count), MPI_FLOAT, MPI_SUM, 0, comm, &c.request),
             "MPI_Ireduce");
-      c.keep = values;
+        c.keep = floatValues;
+      } else {
+        if (values->size() != count) values->assign(static_cast<std::size_t>(count), 0u);
+        check(MPI_Ireduce(values->data(), nullptr, static_cast<int>(count), MPI_UINT32_T, MPI_SUM, 0, comm, &c.request),
+              "MPI_Ireduce");
+        c.keep = values;
+      }
       collective = std::move(c);
       return true;
     }
@@ -514,6 +568,7 @@ struct MpiLink::State : MpiPoller {
   std::deque<std::shared_ptr<const std::string>> outbound;
   std::deque<Frame> inbox;
   std::map<std::uint64_t, std::vector<std::uint32_t>> contributions;  // by key, newest last
+  std::pair<std::uint64_t, std::shared_ptr<const std::vector<float>>> floatContribution;  // the latest only
   bool closed = false;
   // The MPI thread's own.
   PendingSends sends;
@@ -576,6 +631,13 @@ bool MpiLink::contribute(std::uint64_t key, std::vector<std::uint32_t> values, M
   if (state_->closed) return false;
   state_->contributions[key] = std::move(values);
   while (state_->contributions.size() > kKeptContributions) state_->contributions.erase(state_->contributions.begin());
+  return true;
+}
+
+bool MpiLink::contributeFloat(std::uint64_t key, std::vector<float> values, Millis) {
+  std::lock_guard lock(state_->mu);
+  if (state_->closed) return false;
+  state_->floatContribution = {key, std::make_shared<const std::vector<float>>(std::move(values))};
   return true;
 }
 

@@ -9,10 +9,11 @@
 //  - broadcast() to every participant rank is one MPI_Ibcast: a small point-to-point
 //    announcement (same tag order as the frames, so it stays in sequence with them) tells each
 //    rank's MPI thread how many bytes follow; the frame then lands in its inbox like any other.
-//  - The collective (transport.h): reduceSum announces the key, length and contributors to every
-//    participant rank, then MPI_Ireduce(MPI_UINT32_T, MPI_SUM) to rank 0, which adds zeros;
-//    each rank adds the vector it contributed under that key if it is named, zeros otherwise.
-//    Unsigned addition wraps mod 2^32, so SecAgg masks cancel inside the reduction tree.
+//  - The collective (transport.h): reduceSum announces the key, length, element type and
+//    contributors to every participant rank, then MPI_Ireduce(MPI_UINT32_T, MPI_SUM) to rank 0,
+//    which adds zeros; each rank adds the vector it contributed under that key if it is named,
+//    zeros otherwise. Unsigned addition wraps mod 2^32, so SecAgg masks cancel inside the
+//    reduction tree. reduceFloatSum is the same on MPI_FLOAT (plaintext weighted updates).
 // A collective that does not complete within collectiveTimeout aborts the job (MPI_Abort): a
 // collective cannot be cancelled, and MPI has no dropout anyway.
 #pragma once
@@ -52,6 +53,8 @@ class MpiHub : public Hub {
   bool reducesInTransport() const override { return true; }
   bool reduceSum(std::uint64_t key, const std::vector<std::string>& contributors, std::vector<std::uint32_t>& sum,
                  Millis timeout) override;
+  bool reduceFloatSum(std::uint64_t key, const std::vector<std::string>& contributors, std::vector<float>& sum,
+                      Millis timeout) override;
   // The participants' names, "rank-1" .. "rank-(n-1)".
   std::vector<std::string> peers() const;
 
@@ -75,6 +78,7 @@ class MpiLink : public Link {
   std::optional<Frame> receive(Millis timeout) override;
   bool reducesInTransport() const override { return true; }
   bool contribute(std::uint64_t key, std::vector<std::uint32_t> values, Millis timeout) override;
+  bool contributeFloat(std::uint64_t key, std::vector<float> values, Millis timeout) override;
 
   struct State;
 
