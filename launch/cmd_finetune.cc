@@ -7,9 +7,18 @@
 #include "common/summary_json.h"
 #include "launch/commands.h"
 #include "launch/transfer_common.h"
+#include "participant/data_parallel.h"
 #include "participant/fine_tune.h"
 
 namespace fedtl::launch {
+
+void addCudaDevicesOption(CLI::App& app, std::vector<int>& devices) {
+  app.add_option("--cuda-devices", devices,
+                 "fine-tune on these CUDA devices, e.g. 0 or 0,1: one trains there, several data-parallel with an "
+                 "NCCL gradient all-reduce each step (default: the CPU; needs a CUDA/NCCL build)")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 1023));
+}
 
 Command addFinetuneCommand(CLI::App& app) {
   struct Args {
@@ -37,6 +46,7 @@ Command addFinetuneCommand(CLI::App& app) {
   app.add_option("--augment-shift", a->options.augmentShift, "random translation in pixels (0 = none)")->capture_default_str();
   app.add_flag("!--no-adapt-bn", a->options.adaptBatchNorm, "keep the source BatchNorm statistics");
   app.add_option("--seed", a->options.seed, "training seed")->capture_default_str();
+  addCudaDevicesOption(app, a->options.cudaDevices);
   app.add_option("--label-seed", a->labelSeed, "seed choosing the labeled samples")->capture_default_str();
   app.add_option("--summary-json", a->summary, "write final metrics (test_accuracy, train_seconds, ...) here");
   return [a] {
@@ -44,6 +54,7 @@ Command addFinetuneCommand(CLI::App& app) {
                   "give exactly one of --target DATA or --scenario NAME");
     auto strategy = participant::Strategy::parse(a->strategy);
     // Cheap checks first: a typo in the backbone path should not cost a data-set load.
+    if (!a->options.cudaDevices.empty()) participant::checkDataParallelDevices(a->options.cudaDevices);
     FEDTL_ENFORCE(a->backbone.empty() || std::filesystem::is_regular_file(a->backbone), CheckpointError, "backbone '",
                   a->backbone, "' does not exist: create one with 'fedtl pretrain'");
     ml::TrainTestSets target;

@@ -121,6 +121,7 @@ void addParticipantOptions(CLI::App& app, ParticipantArgs& args, bool standalone
     app.add_flag("--insecure", a->insecure,
                  "run without keys: channels unencrypted and unauthenticated (trusted networks only)");
   }
+  addCudaDevicesOption(app, a->cudaDevices);
   app.add_flag("--allow-unhardened-secagg", a->allowUnhardenedSecagg,
                "take part in secure aggregation without its ConsistencyCheck stage (a coordinator that skips it "
                "could unmask this participant's update; only for coordinators run with --no-consistency-check)");
@@ -139,7 +140,9 @@ participant::SessionReport runParticipant(ParticipantArgs& args, transport::Link
                                a->seed);
   if (a->cacheDir.empty()) a->cacheDir = data::dataCacheDir() + "/participant-" + a->id;
   std::filesystem::create_directories(a->cacheDir);
-  participant::FederatedTrainer trainer(sets.train, sets.test, a->cacheDir);
+  participant::FineTuneOptions fineTuneOptions;  // what the round configuration does not set
+  fineTuneOptions.cudaDevices = a->cudaDevices;
+  participant::FederatedTrainer trainer(sets.train, sets.test, a->cacheDir, fineTuneOptions);
   std::optional<SerializedTrainer> serialized;
   if (trainLock) serialized.emplace(trainer, *trainLock);
   participant::LocalTrainer& local = serialized ? static_cast<participant::LocalTrainer&>(*serialized) : trainer;

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/transport/transport.h"
 #include "participant/session.h"
@@ -57,9 +58,12 @@ struct ParticipantArgs {
   std::uint64_t seed = 0;
   bool insecure = false;
   bool allowUnhardenedSecagg = false;  // take part in SecAgg rounds without the ConsistencyCheck stage
+  std::vector<int> cudaDevices;  // --cuda-devices: where fine-tuning runs (empty: the CPU)
   // TEST ONLY (--deterministic-rounding-seed): see SessionOptions::deterministicRoundingSeed.
   std::optional<std::uint64_t> deterministicRoundingSeed;
 };
+// --cuda-devices 0,1 (participant::FineTuneOptions::cudaDevices), for fedtl finetune and participants.
+void addCudaDevicesOption(CLI::App& app, std::vector<int>& devices);
 // The data flags (--data, --partition, --labels-per-class, --cache-dir, the test-only
 // --deterministic-rounding-seed); `standalone` adds the daemon's own (--connect, --id, the
 // slice, --seed and the keys).

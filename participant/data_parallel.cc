@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -53,6 +54,42 @@ void copyModel(torch::nn::Module& from, torch::nn::Module& to) {
     toModules[i]->train(fromModules[i]->is_training());
 }
 
+// Replaces every replica's gradients by their average over the replicas: flattened into one
+// buffer per replica, one NCCL all-reduce, unflattened.
+void averageGradients(std::vector<Replica>& replicas, nccl::NcclReducer& reducer, std::vector<float*>& flatGradients,
+                      std::size_t elements, const DataParallelOptions& options, DataParallelStats& stats) {
+  // NCCL runs on streams of its own, so the backward passes must be complete before it reads.
+  for (auto& rep : replicas) torch::cuda::synchronize(rep.device.index());
+  auto averaging = Clock::now();
+  for (auto& rep : replicas) {
+    torch::NoGradGuard noGrad;
+    std::int64_t offset = 0;
+    for (auto& p : rep.trainable) {
+      auto slice = rep.flatGradient.narrow(0, offset, p.numel());
+      if (p.grad().defined())
+        slice.copy_(p.grad().reshape(-1));
+      else
+        slice.zero_();  // a tensor the forward pass did not reach
+      offset += p.numel();
+    }
+    torch::cuda::synchronize(rep.device.index());
+  }
+  reducer.allReduceAverage(Span<float* const>(flatGradients), elements, options.allReduceTimeout);
+  for (auto& rep : replicas) {
+    torch::NoGradGuard noGrad;
+    std::int64_t offset = 0;
+    for (auto& p : rep.trainable) {
+      auto averaged = rep.flatGradient.narrow(0, offset, p.numel()).view_as(p);
+      if (p.grad().defined())
+        p.mutable_grad().copy_(averaged);
+      else
+        p.mutable_grad() = averaged.clone();
+      offset += p.numel();
+    }
+  }
+  stats.allReduceSeconds += since(averaging);
+}
+
 }  // namespace
 
 int dataParallelDeviceCount() noexcept {
@@ -61,6 +98,25 @@ int dataParallelDeviceCount() noexcept {
     return std::min(static_cast<int>(torch::cuda::device_count()), nccl::deviceCount());
   } catch (...) {
     return 0;
+  }
+}
+
+void checkDataParallelDevices(const std::vector<int>& devices) {
+  const int visible = dataParallelDeviceCount();
+  std::string asked;
+  for (int d : devices) asked += (asked.empty() ? "" : ",") + std::to_string(d);
+  FEDTL_ENFORCE(!devices.empty(), ConfigError, "training on CUDA devices needs at least one, and this machine has ",
+                visible, " (", nccl::describe(), ")");
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    FEDTL_ENFORCE(devices[i] >= 0 && devices[i] < visible, ConfigError, "CUDA devices ", asked, " asked for, but ",
+                  visible == 0 ? std::string("this machine has none: ")
+                               : "this machine has " + std::to_string(visible) + " (0.." + std::to_string(visible - 1) +
+                                     "): ",
+                  "nccl::deviceCount() found ", nccl::deviceCount(), " (", nccl::describe(), ")");
+    // NCCL cannot put two ranks of one communicator on one device.
+    FEDTL_ENFORCE(std::find(devices.begin(), devices.begin() + static_cast<std::ptrdiff_t>(i), devices[i]) ==
+                      devices.begin() + static_cast<std::ptrdiff_t>(i),
+                  ConfigError, "CUDA device ", devices[i], " is listed twice in ", asked);
   }
 }
 
@@ -73,15 +129,10 @@ DataParallelStats trainDataParallel(ml::TransferModel& model, const std::functio
                 "training needs matching, non-empty ", "inputs and labels (", inputs.size(0), " vs ", labels.size(0),
                 ")");
   FEDTL_ENFORCE(loop.batchSize > 0, ConfigError, "batch size must be positive");
-  const int visible = dataParallelDeviceCount();
   std::vector<int> devices = options.devices;
   if (devices.empty())
-    for (int d = 0; d < visible; ++d) devices.push_back(d);
-  FEDTL_ENFORCE(!devices.empty(), ConfigError,
-                "data-parallel training needs a CUDA device and this process sees none (", nccl::describe(), ")");
-  for (int d : devices)
-    FEDTL_ENFORCE(d >= 0 && d < visible, ConfigError, "CUDA device ", d, " asked for data-parallel training; ", visible,
-                  " visible (", nccl::describe(), ")");
+    for (int d = 0, visible = dataParallelDeviceCount(); d < visible; ++d) devices.push_back(d);
+  checkDataParallelDevices(devices);
   const auto n = inputs.size(0);
   const auto batch = std::min(loop.batchSize, n);
   const auto shards = static_cast<std::int64_t>(devices.size());
@@ -135,7 +186,12 @@ DataParallelStats trainDataParallel(ml::TransferModel& model, const std::functio
   const auto elements = static_cast<std::size_t>(replicas.front().flatGradient.numel());
   std::vector<float*> flatGradients;
   for (auto& r : replicas) flatGradients.push_back(r.flatGradient.data_ptr<float>());
-  auto reducer = nccl::NcclReducer::localDevices(Span<const int>(devices));
+  // One replica has nothing to average with: it trains alone on its device, without NCCL.
+  std::optional<nccl::NcclReducer> reducer;
+  if (replicas.size() > 1) reducer.emplace(nccl::NcclReducer::localDevices(Span<const int>(devices)));
+  std::vector<std::function<void()>> afterAverage;
+  if (options.afterAverage)
+    for (auto& rep : replicas) afterAverage.push_back(options.afterAverage(rep.model));
 
   auto gen = at::detail::createCPUGenerator(loop.seed);
   const auto warmup = static_cast<std::int64_t>(loop.warmupFraction * static_cast<double>(loop.steps));
@@ -170,7 +226,8 @@ DataParallelStats trainDataParallel(ml::TransferModel& model, const std::functio
       auto& rep = replicas[r];
       auto xr = xShards[r].to(rep.device), yr = yShards[r].to(rep.device);
       rep.sgd->zero_grad();
-      auto loss = torch::nn::functional::cross_entropy(rep.model->forward(xr), yr);
+      auto logits = options.forward ? options.forward(rep.model, xr) : rep.model->forward(xr);
+      auto loss = torch::nn::functional::cross_entropy(logits, yr);
       // The all-reduce divides by the number of replicas: weighting each shard's mean loss by
       // its share of the batch times that number makes the average the whole batch's gradient.
       const double share = static_cast<double>(xr.size(0)) / static_cast<double>(batch);
@@ -178,36 +235,8 @@ DataParallelStats trainDataParallel(ml::TransferModel& model, const std::functio
       if (step + 1 == loop.steps) lastLoss += loss.item<double>() * share;
     }
 
-    // NCCL runs on streams of its own, so the backward passes must be complete before it reads.
-    for (auto& rep : replicas) torch::cuda::synchronize(rep.device.index());
-    auto averaging = Clock::now();
-    for (auto& rep : replicas) {
-      torch::NoGradGuard noGrad;
-      std::int64_t offset = 0;
-      for (auto& p : rep.trainable) {
-        auto slice = rep.flatGradient.narrow(0, offset, p.numel());
-        if (p.grad().defined())
-          slice.copy_(p.grad().reshape(-1));
-        else
-          slice.zero_();  // a tensor the forward pass did not reach
-        offset += p.numel();
-      }
-      torch::cuda::synchronize(rep.device.index());
-    }
-    reducer.allReduceAverage(Span<float* const>(flatGradients), elements, options.allReduceTimeout);
-    for (auto& rep : replicas) {
-      torch::NoGradGuard noGrad;
-      std::int64_t offset = 0;
-      for (auto& p : rep.trainable) {
-        auto averaged = rep.flatGradient.narrow(0, offset, p.numel()).view_as(p);
-        if (p.grad().defined())
-          p.mutable_grad().copy_(averaged);
-        else
-          p.mutable_grad() = averaged.clone();
-        offset += p.numel();
-      }
-    }
-    stats.allReduceSeconds += since(averaging);
+    if (reducer) averageGradients(replicas, *reducer, flatGradients, elements, options, stats);
+    for (auto& hook : afterAverage) hook();
     for (auto& rep : replicas) rep.sgd->step();
     stats.loop.samples += batch;
     if (step + 1 == loop.steps) stats.loop.finalLoss = lastLoss;

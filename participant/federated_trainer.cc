@@ -9,6 +9,7 @@
 #include "common/ml/checkpoint.h"
 #include "common/ml/flat_parameters.h"
 #include "common/ml/training.h"
+#include "participant/data_parallel.h"
 
 namespace fedtl::participant {
 
@@ -21,6 +22,8 @@ std::vector<float> initialTrainableParameters(const ml::TransferModel& pretraine
 FederatedTrainer::FederatedTrainer(ml::TensorSet train, ml::TensorSet test, std::string cacheDir, FineTuneOptions base)
     : train_(std::move(train)), test_(std::move(test)), cacheDir_(std::move(cacheDir)), base_(base) {
   FEDTL_ENFORCE(train_.size() > 0, DataError, "participant has no training samples");
+  // GPUs asked for but not there (or a build without CUDA) fail now, not at the first round.
+  if (!base_.cudaDevices.empty()) checkDataParallelDevices(base_.cudaDevices);
   // The most recent cached backbone is offered in hello; a match skips the download.
   namespace fs = std::filesystem;
   std::error_code ec;

@@ -23,6 +23,8 @@ std::vector<float> initialTrainableParameters(const ml::TransferModel& pretraine
 class FederatedTrainer : public LocalTrainer {
  public:
   // cacheDir holds received backbones by digest, so a restarted participant skips the download.
+  // `base` gives what the round's configuration does not: base.cudaDevices, say, where the
+  // fine-tuning steps run (checked here, so missing GPUs fail before the first round).
   FederatedTrainer(ml::TensorSet train, ml::TensorSet test, std::string cacheDir, FineTuneOptions base = {});
 
   std::uint64_t trainSamples() const override { return static_cast<std::uint64_t>(train_.size()); }

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "participant/data_parallel.h"
 
 namespace fedtl::participant {
 namespace {
@@ -59,6 +60,41 @@ std::function<void()> proximalPull(std::vector<torch::Tensor> params, double mu)
       grad.add_(params[i].detach(), mu).sub_(anchor[i], mu);  // in place: no temporary of w's size
     }
   };
+}
+
+// A backbone of `like`'s architecture with fresh weights (a TorchScript one re-read from its script).
+ml::Backbone sameArchitecture(const ml::Backbone& like) {
+  const auto& spec = like->spec();
+  if (spec.architecture != "torchscript") return ml::makeBackbone(spec);
+  std::istringstream script(like->scriptBytes());
+  return ml::loadTorchScriptBackbone(script, spec);
+}
+
+// Runs the steps where options.cudaDevices says: ml::trainLoop on the CPU, else trainDataParallel
+// over replicas of `model` (`forward` is then called with a replica). `proximal` builds FedProx's
+// pull over a model's shared parameters; null without FedProx.
+ml::LoopStats runSteps(ml::TransferModel& model,
+                       const std::function<torch::Tensor(ml::TransferModel&, const torch::Tensor&)>& forward,
+                       std::vector<ml::ParamGroup> groups, const torch::Tensor& inputs, const torch::Tensor& labels,
+                       ml::LoopOptions loop, const FineTuneOptions& options,
+                       const std::function<std::function<void()>(ml::TransferModel&)>& proximal,
+                       FineTuneReport& report) {
+  if (options.cudaDevices.empty()) {
+    if (proximal) loop.afterBackward = proximal(model);
+    return ml::trainLoop([&](const torch::Tensor& x) { return forward(model, x); }, std::move(groups), inputs, labels,
+                         loop);
+  }
+  DataParallelOptions dp;
+  dp.devices = options.cudaDevices;
+  dp.forward = forward;
+  dp.afterAverage = proximal;  // identical on every replica, so after the average as before it
+  const auto numClasses = model->numClasses();
+  auto stats = trainDataParallel(
+      model, [&] { return ml::TransferModel(sameArchitecture(model->backbone), numClasses); }, groups, inputs, labels,
+      loop, dp);
+  report.cudaDevices = stats.devices;
+  report.allReduceSeconds = stats.allReduceSeconds;
+  return stats.loop;
 }
 
 }  // namespace
@@ -148,11 +184,7 @@ ml::TransferModel makeTargetModel(const ml::TransferModel& pretrained, const Str
     // A deep copy through the checkpoint's own serialisation keeps TorchScript backbones too.
     std::stringstream buffer;
     torch::save(pretrained->backbone, buffer);
-    backbone = spec.architecture == "torchscript" ? [&] {
-      std::istringstream script(pretrained->backbone->scriptBytes());
-      return ml::loadTorchScriptBackbone(script, spec);
-    }()
-                                                  : ml::makeBackbone(spec);
+    backbone = sameArchitecture(pretrained->backbone);
     torch::load(backbone, buffer);
   } else {
     FEDTL_ENFORCE(spec.architecture != "torchscript", ConfigError,
@@ -170,6 +202,8 @@ FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, cons
                 " classes but the training data has ", train.numClasses);
   FEDTL_ENFORCE(std::isfinite(options.proximalMu) && options.proximalMu >= 0, ConfigError, "proximal mu must be >= 0, got ",
                 options.proximalMu);
+  // Before any work: a build or machine without the GPUs asked for says so at once.
+  if (!options.cudaDevices.empty()) checkDataParallelDevices(options.cudaDevices);
   auto& backbone = model->backbone;
   const auto numBlocks = backbone->numBlocks();
   const auto trainable = strategy.trainableBlocks(numBlocks);
@@ -195,8 +229,11 @@ FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, cons
   loop.steps = options.steps > 0 ? options.steps : defaultSteps(train.size(), options.batchSize);
   loop.warmupFraction = pretrained ? 0.0 : 0.05;
   if (options.showProgress) loop.progressLabel = "fine-tune " + strategy.name();
+  std::function<std::function<void()>(ml::TransferModel&)> proximal;
   if (options.proximalMu > 0)
-    loop.afterBackward = proximalPull(sharedParameters(model, strategy, options.localBatchNorm), options.proximalMu);
+    proximal = [&](ml::TransferModel& m) {
+      return proximalPull(sharedParameters(m, strategy, options.localBatchNorm), options.proximalMu);
+    };
 
   std::vector<ml::ParamGroup> groups{{model->head->parameters(), options.headLr}};
   std::vector<torch::Tensor> body;
@@ -229,18 +266,22 @@ FineTuneReport fineTune(ml::TransferModel& model, const Strategy& strategy, cons
     }
     report.cacheSeconds = since(cacheStart);
     loop.augmentShift = 0;
-    report.loop = ml::trainLoop(
-        [&](const torch::Tensor& h) { return model->head->forward(backbone->forwardSuffix(h, firstTrainable)); }, groups, inputs,
-        targets, loop);
+    report.loop = runSteps(
+        model,
+        [&](ml::TransferModel& m, const torch::Tensor& h) {
+          return m->head->forward(m->backbone->forwardSuffix(h, firstTrainable));
+        },
+        groups, inputs, targets, loop, options, proximal, report);
   } else {
     loop.augmentShift = options.augmentShift;
-    report.loop = ml::trainLoop(
-        [&](const torch::Tensor& x) {
-          model->train();
-          if (pretrained) freezeBatchNormStats(*model);
-          return model->forward(x);
+    report.loop = runSteps(
+        model,
+        [&](ml::TransferModel& m, const torch::Tensor& x) {
+          m->train();
+          if (pretrained) freezeBatchNormStats(*m);
+          return m->forward(x);
         },
-        groups, train.images, train.labels, loop);
+        groups, train.images, train.labels, loop, options, proximal, report);
   }
   model->eval();
   report.totalSeconds = since(start);

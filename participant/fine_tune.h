@@ -48,6 +48,13 @@ struct FineTuneOptions {
   bool localBatchNorm = false;
   std::uint64_t seed = 0;
   bool showProgress = false;
+  // Where the training steps run. Empty: on the CPU, ml::trainLoop, as always. One index: on
+  // that CUDA device; several: data-parallel over them, a replica each and an NCCL gradient
+  // all-reduce every step (trainDataParallel, participant/data_parallel.h). The model, the
+  // BatchNorm adaptation and a frozen prefix's cache stay on the CPU; the trained weights are
+  // copied back. Builds without a CUDA LibTorch and NCCL, and machines without enough GPUs,
+  // throw ConfigError saying so before any work.
+  std::vector<int> cudaDevices;
 };
 
 // 300 steps at least (few-shot sets), 30 epochs at most, 1500 steps at most.
@@ -75,6 +82,8 @@ struct PrefixCache {
 
 struct FineTuneReport {
   ml::LoopStats loop;
+  int cudaDevices = 0;          // devices the steps ran on (0: the CPU)
+  double allReduceSeconds = 0;  // spent averaging gradients across them
   double cacheSeconds = 0;      // time spent computing the frozen-prefix cache
   double totalSeconds = 0;
   std::int64_t trainableParameters = 0;
