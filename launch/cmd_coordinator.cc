@@ -114,6 +114,11 @@ void addCoordinatorOptions(CLI::App& app, CoordinatorArgs& args, bool network) {
   app.add_option("--join-timeout", a->joinTimeout, "seconds to wait for the minimum of participants")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--secagg-stage-timeout", a->secaggStageTimeout,
+                 "secure aggregation: seconds to wait for each of its short stages (share keys, consistency check, "
+                 "unmask)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--stage-timeout", a->stageTimeout, "seconds to wait for a round's updates")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -189,6 +194,7 @@ int runCoordinator(CoordinatorArgs& args, transport::Hub& hub, const std::string
     options.fraction = a->fraction;
     options.joinTimeout = transport::Millis(static_cast<std::int64_t>(a->joinTimeout * 1000));
     options.stageTimeout = transport::Millis(static_cast<std::int64_t>(a->stageTimeout * 1000));
+    options.secureStageTimeout = transport::Millis(static_cast<std::int64_t>(a->secaggStageTimeout * 1000));
     options.train.strategy = strategy.name();
     options.train.steps = a->steps;
     options.train.batchSize = a->batchSize;

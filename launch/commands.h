@@ -31,7 +31,7 @@ struct CoordinatorArgs {
   std::string bind = "tcp://*:5555", backbone, scenario, test, strategy = "linear-probe", server = "fedavg",
               aggregation = "mean", lrSchedule = "cosine", outDir = "runs/coordinator", summary, identity, allow;
   std::int64_t numClasses = 0, rounds = 5, minParticipants = 2, steps = 100, batchSize = 64;
-  double fraction = 1.0, lr = 0.1, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120, proximalMu = 0,
+  double fraction = 1.0, lr = 0.1, serverLr = 1.0, joinTimeout = 120, stageTimeout = 120, secaggStageTimeout = 30, proximalMu = 0,
          uploadWindowMb = 64, maxMessageMb = 2048;
   std::uint64_t seed = 0;
   bool resume = false, insecure = false, fedbn = false, noSecureAggregation = false;
