@@ -452,24 +452,30 @@ void RoundEngine::awaitParticipants() {
   }
 }
 
-bool RoundEngine::runRound(RoundMetrics& m) {
+std::vector<std::string> RoundEngine::selectParticipants(std::int64_t round, std::size_t retry, double fraction) {
   // Enough participants, or the join deadline.
   awaitParticipants();
   std::vector<std::string> ready;
   for (auto& [name, peer] : peers_)
     if (peer.ready) ready.push_back(name);
   if (ready.size() < options_.minParticipants) {
-    spdlog::warn("round {}: {} participants ready, {} needed", m.round, ready.size(), options_.minParticipants);
-    return false;
+    spdlog::warn("round {}: {} participants ready, {} needed", round, ready.size(), options_.minParticipants);
+    return {};
   }
   // Seeded selection: the same seed, round and retry choose the same participants.
-  std::mt19937_64 rng(options_.seed ^ (static_cast<std::uint64_t>(m.round) << 20) ^ m.retries);
+  std::mt19937_64 rng(options_.seed ^ (static_cast<std::uint64_t>(round) << 20) ^ retry);
   std::shuffle(ready.begin(), ready.end(), rng);
   auto want = std::max(options_.minParticipants,
-                       static_cast<std::size_t>(std::ceil(options_.fraction * static_cast<double>(ready.size()))));
+                       static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(ready.size()))));
   if (options_.secure.enabled) want = std::min(want, secureMaxParticipants_);
   ready.resize(std::min(want, ready.size()));
-  return options_.secure.enabled ? runSecureRound(m, ready) : runPlaintextRound(m, ready);
+  return ready;
+}
+
+bool RoundEngine::runRound(RoundMetrics& m) {
+  const auto selected = selectParticipants(m.round, m.retries, options_.fraction);
+  if (selected.empty()) return false;
+  return options_.secure.enabled ? runSecureRound(m, selected) : runPlaintextRound(m, selected);
 }
 
 bool RoundEngine::runPlaintextRound(RoundMetrics& m, const std::vector<std::string>& ready) {
@@ -580,20 +586,13 @@ void RoundEngine::gatherSecureBatchNormStatistics() {
     return;
   }
   for (int attempt = 0; attempt <= options_.maxRetriesPerRound; ++attempt) {
-    awaitParticipants();
-    std::vector<std::string> ready;
-    for (auto& [name, peer] : peers_)
-      if (peer.ready) ready.push_back(name);
-    RoundMetrics m;  // round 0: the statistics session
+    RoundMetrics m;  // round 0: the statistics session, among everyone ready
     m.retries = static_cast<std::size_t>(attempt);
-    if (ready.size() >= options_.minParticipants) {
-      std::mt19937_64 rng(options_.seed ^ static_cast<std::uint64_t>(attempt));
-      std::shuffle(ready.begin(), ready.end(), rng);
-      ready.resize(std::min(ready.size(), secureMaxParticipants_));
-      const bool pooled = runSecureStages(m, ready, /*statistics=*/true);
-      secure_.reset();
-      if (pooled) return;
-    }
+    const auto selected = selectParticipants(0, m.retries, 1.0);
+    if (selected.empty()) continue;
+    const bool pooled = runSecureStages(m, selected, /*statistics=*/true);
+    secure_.reset();
+    if (pooled) return;
   }
   spdlog::warn("secure aggregation: BatchNorm statistics could not be pooled in {} attempts; each participant adapts to "
                "its own data",
@@ -889,31 +888,27 @@ void RoundEngine::handleSecure(const transport::Incoming& in, const protocols::F
                                std::string_view payload) {
   std::optional<std::uint32_t> from;
   std::uint64_t session = 0;
+  // Decodes the message, and hands its body to the server when it is an awaited answer.
+  const auto route = [&](auto message, auto receive) {
+    session = message.session;
+    if ((from = secureAnswer(in.peer, header, session))) ((*secure_->server).*receive)(*from, message.body);
+  };
   switch (header.type) {
-    case MessageType::kSecAggAdvertise: {
-      auto m = protocols::decodePayload<protocols::SecAggAdvertise>(header, payload);
-      session = m.session;
-      if ((from = secureAnswer(in.peer, header, session))) secure_->server->receiveAdvertisement(*from, m.body);
+    case MessageType::kSecAggAdvertise:
+      route(protocols::decodePayload<protocols::SecAggAdvertise>(header, payload), &secagg::Server::receiveAdvertisement);
       break;
-    }
-    case MessageType::kSecAggShareKeysResponse: {
-      auto m = protocols::decodePayload<protocols::SecAggShareKeysResponse>(header, payload);
-      session = m.session;
-      if ((from = secureAnswer(in.peer, header, session))) secure_->server->receiveShares(*from, m.body);
+    case MessageType::kSecAggShareKeysResponse:
+      route(protocols::decodePayload<protocols::SecAggShareKeysResponse>(header, payload),
+            &secagg::Server::receiveShares);
       break;
-    }
-    case MessageType::kSecAggUnmaskResponse: {
-      auto m = protocols::decodePayload<protocols::SecAggUnmaskResponse>(header, payload);
-      session = m.session;
-      if ((from = secureAnswer(in.peer, header, session))) secure_->server->receiveUnmaskResponse(*from, m.body);
+    case MessageType::kSecAggUnmaskResponse:
+      route(protocols::decodePayload<protocols::SecAggUnmaskResponse>(header, payload),
+            &secagg::Server::receiveUnmaskResponse);
       break;
-    }
-    case MessageType::kSecAggConsistencyCheckResponse: {
-      auto m = protocols::decodePayload<protocols::SecAggConsistencyCheckResponse>(header, payload);
-      session = m.session;
-      if ((from = secureAnswer(in.peer, header, session))) secure_->server->receiveConsistencyResponse(*from, m.body);
+    case MessageType::kSecAggConsistencyCheckResponse:
+      route(protocols::decodePayload<protocols::SecAggConsistencyCheckResponse>(header, payload),
+            &secagg::Server::receiveConsistencyResponse);
       break;
-    }
     default: return;
   }
   if (from)

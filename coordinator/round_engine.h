@@ -187,6 +187,9 @@ class RoundEngine {
   void gatherSecureBatchNormStatistics();
   // Waits (up to the join timeout) for the minimum, then takes in every hello already waiting.
   void awaitParticipants();
+  // Awaits the minimum, then a seeded selection of `fraction` of the ready participants (at least
+  // the minimum, at most n_max under SecAgg); empty, with a warning, when too few are ready.
+  std::vector<std::string> selectParticipants(std::int64_t round, std::size_t retry, double fraction);
   bool runRound(RoundMetrics& metrics);
   bool runPlaintextRound(RoundMetrics& metrics, const std::vector<std::string>& selected);
   void finishRound(RoundMetrics& metrics, const std::vector<std::string>& evaluators);

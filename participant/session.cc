@@ -219,9 +219,19 @@ void ParticipantSession::handle(std::string_view frame, SessionReport& report) {
       return;
     }
     case MessageType::kRoundStart: onRoundStart(header, payload, report); return;
-    case MessageType::kSecAggShareKeysRequest: onShareKeysRequest(header, payload); return;
+    case MessageType::kSecAggShareKeysRequest:
+      answerSecure<protocols::SecAggShareKeysRequest, protocols::SecAggShareKeysResponse>(
+          header, payload, secagg::Stage::kShareKeys, "share-keys",
+          [](secagg::Client& client, const secagg::ShareKeysRequest& body) { return client.shareKeys(body); });
+      return;
     case MessageType::kSecAggMaskedInputRequest: onMaskedInputRequest(header, payload); return;
-    case MessageType::kSecAggConsistencyCheckRequest: onConsistencyCheckRequest(header, payload); return;
+    case MessageType::kSecAggConsistencyCheckRequest:
+      answerSecure<protocols::SecAggConsistencyCheckRequest, protocols::SecAggConsistencyCheckResponse>(
+          header, payload, secagg::Stage::kConsistencyCheck, "consistency-check",
+          [](secagg::Client& client, const secagg::ConsistencyCheckRequest& body) {
+            return client.consistencyCheck(body);
+          });
+      return;
     case MessageType::kSecAggUnmaskRequest: onUnmaskRequest(header, payload); return;
     case MessageType::kUploadGrant: {
       protocols::decodePayload<protocols::UploadGrant>(header, payload);
@@ -382,14 +392,22 @@ std::optional<Request> ParticipantSession::secureRequest(const protocols::FrameH
   return request;
 }
 
-void ParticipantSession::onShareKeysRequest(const protocols::FrameHeader& header, std::string_view payload) {
-  auto request = secureRequest<protocols::SecAggShareKeysRequest>(header, payload);
-  if (!request) return;
-  if (secure_->client->stage() != secagg::Stage::kShareKeys) return dropSecureAttempt("share-keys request out of order");
-  auto outcome = secure_->client->shareKeys(request->body);
-  if (!outcome) return dropSecureAttempt(describe(outcome.abort()));
-  protocols::SecAggShareKeysResponse response{secure_->session, std::move(outcome).value()};
-  sendSecure(protocols::encodeFrame(response, secure_->round, id_));
+template <class Request, class Response, class Step>
+bool ParticipantSession::answerSecure(const protocols::FrameHeader& header, std::string_view payload,
+                                      secagg::Stage stage, const char* what, Step step) {
+  auto request = secureRequest<Request>(header, payload);
+  if (!request) return false;
+  if (secure_->client->stage() != stage) {
+    dropSecureAttempt(std::string(what) + " request out of order");
+    return false;
+  }
+  auto outcome = step(*secure_->client, request->body);
+  if (!outcome) {
+    dropSecureAttempt(describe(outcome.abort()));
+    return false;
+  }
+  sendSecure(protocols::encodeFrame(Response{secure_->session, std::move(outcome).value()}, secure_->round, id_));
+  return true;
 }
 
 void ParticipantSession::onMaskedInputRequest(const protocols::FrameHeader& header, std::string_view payload) {
@@ -412,25 +430,11 @@ void ParticipantSession::onMaskedInputRequest(const protocols::FrameHeader& head
   sendSecure(frame);
 }
 
-void ParticipantSession::onConsistencyCheckRequest(const protocols::FrameHeader& header, std::string_view payload) {
-  auto request = secureRequest<protocols::SecAggConsistencyCheckRequest>(header, payload);
-  if (!request) return;
-  if (secure_->client->stage() != secagg::Stage::kConsistencyCheck)
-    return dropSecureAttempt("consistency-check request out of order");
-  auto outcome = secure_->client->consistencyCheck(request->body);
-  if (!outcome) return dropSecureAttempt(describe(outcome.abort()));
-  protocols::SecAggConsistencyCheckResponse response{secure_->session, std::move(outcome).value()};
-  sendSecure(protocols::encodeFrame(response, secure_->round, id_));
-}
-
 void ParticipantSession::onUnmaskRequest(const protocols::FrameHeader& header, std::string_view payload) {
-  auto request = secureRequest<protocols::SecAggUnmaskRequest>(header, payload);
-  if (!request) return;
-  if (secure_->client->stage() != secagg::Stage::kUnmask) return dropSecureAttempt("unmask request out of order");
-  auto outcome = secure_->client->unmask(request->body);
-  if (!outcome) return dropSecureAttempt(describe(outcome.abort()));
-  protocols::SecAggUnmaskResponse response{secure_->session, std::move(outcome).value()};
-  sendSecure(protocols::encodeFrame(response, secure_->round, id_));
+  const bool answered = answerSecure<protocols::SecAggUnmaskRequest, protocols::SecAggUnmaskResponse>(
+      header, payload, secagg::Stage::kUnmask, "unmask",
+      [](secagg::Client& client, const secagg::UnmaskRequest& body) { return client.unmask(body); });
+  if (!answered) return;
   spdlog::info("{}: round {}: secure aggregation done on this side", link_.name(), secure_->round);
   secure_.reset();
 }

@@ -95,9 +95,12 @@ class ParticipantSession {
   // The SecAgg request of the frame, to answer; nothing when it is for no attempt in progress.
   template <class Request>
   std::optional<Request> secureRequest(const protocols::FrameHeader& header, std::string_view payload);
-  void onShareKeysRequest(const protocols::FrameHeader& header, std::string_view payload);
+  // Answers a SecAgg request whose client step is `step(client, body)` (an Outcome): refused
+  // out of `stage`, the attempt dropped on an abort, else the Response sent. True when sent.
+  template <class Request, class Response, class Step>
+  bool answerSecure(const protocols::FrameHeader& header, std::string_view payload, secagg::Stage stage,
+                    const char* what, Step step);
   void onMaskedInputRequest(const protocols::FrameHeader& header, std::string_view payload);
-  void onConsistencyCheckRequest(const protocols::FrameHeader& header, std::string_view payload);
   void onUnmaskRequest(const protocols::FrameHeader& header, std::string_view payload);
   void sendSecure(const std::string& frame);
   void dropSecureAttempt(const std::string& why);
